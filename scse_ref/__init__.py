@@ -1,0 +1,22 @@
+"""scse_ref: the reference implementation of the course, and a small library worth using.
+
+Global average pooling, the excitation MLP, channel squeeze-and-excitation (cSE), spatial
+squeeze-and-excitation (sSE) and their combination scSE, for 1-D, 2-D and 3-D inputs, with the
+options of the field's implementations (timm's rounding of the reduced width, biases, activation
+and gate layers, the four scSE aggregations) and a fused fast path for scSE's "add" mode.
+
+The course's grader compares every exercise with these modules.
+
+>>> import torch, scse_ref
+>>> scse_ref.SCSE(16)(torch.randn(1, 16, 64, 64)).shape
+torch.Size([1, 16, 64, 64])
+"""
+from .functional import global_avg_pool, make_divisible, reduced_channels
+from .layers import LAYERS, create_layer
+from .modules import MODES, SCSE, ChannelSE, Excitation, SpatialSE
+
+__version__ = "0.1.0"
+__all__ = [
+    "global_avg_pool", "make_divisible", "reduced_channels", "create_layer", "LAYERS",
+    "Excitation", "ChannelSE", "SpatialSE", "SCSE", "MODES",
+]

@@ -18,6 +18,8 @@ segmentation_models_pytorch's ``SCSEModule``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.autograd import Function
 
@@ -26,10 +28,15 @@ def _spatial_dims(x: torch.Tensor) -> tuple[int, ...]:
     return tuple(range(2, x.dim()))
 
 
+def _length(x: torch.Tensor) -> int:
+    """The number of spatial positions, spelled out: a reshape cannot infer ``-1`` at N = 0."""
+    return math.prod(x.shape[2:])
+
+
 def _channels_last_view(x: torch.Tensor) -> torch.Tensor | None:
     """``x`` as ``(N, L, C)`` without a copy when it is channels_last in memory, else ``None``."""
     xt = x.movedim(1, -1)
-    return xt.view(x.shape[0], -1, x.shape[1]) if xt.is_contiguous() else None
+    return xt.view(x.shape[0], _length(x), x.shape[1]) if xt.is_contiguous() else None
 
 
 def _channel_sum(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -43,7 +50,7 @@ def _channel_sum(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if nlc is not None:                                   # (N, L, C) @ (C, 1) -> (N, L, 1)
         return torch.matmul(nlc, w.view(c, 1)).view(out_shape)
     # (N, 1, C) @ (N, C, L) -> (N, 1, L); the expanded w costs nothing
-    return torch.bmm(w.view(1, 1, c).expand(n, 1, c), x.reshape(n, c, -1)).view(out_shape)
+    return torch.bmm(w.view(1, 1, c).expand(n, 1, c), x.reshape(n, c, _length(x))).view(out_shape)
 
 
 def _channel_weight_grad(x: torch.Tensor, grad_s: torch.Tensor) -> torch.Tensor:
@@ -53,10 +60,10 @@ def _channel_weight_grad(x: torch.Tensor, grad_s: torch.Tensor) -> torch.Tensor:
     times slower on the CPU.
     """
     n, c = x.shape[:2]
-    g = grad_s.reshape(n, 1, -1)                          # (N, 1, L)
+    g = grad_s.reshape(n, 1, _length(x))                  # (N, 1, L)
     nlc = None if x.is_contiguous() else _channels_last_view(x)
     if nlc is None:
-        nlc = x.reshape(n, c, -1).transpose(1, 2)         # a view: (N, L, C)
+        nlc = x.reshape(n, c, _length(x)).transpose(1, 2)  # a view: (N, L, C)
     return torch.bmm(g, nlc).sum(0).view(c)
 
 
@@ -81,7 +88,7 @@ class Squeeze(Function):
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             # d/dx = grad_z / |S| (broadcast over space) + w_c * grad_s (broadcast over channels)
-            count = x[0, 0].numel()
+            count = _length(x)
             # (a broadcasting addcmul is several times slower on the CPU than mul + add_)
             grad_x = torch.empty_like(x)
             torch.mul(w.view(1, c, *ones), grad_s, out=grad_x)

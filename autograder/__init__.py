@@ -1,0 +1,39 @@
+"""autograder: how the course judges work.
+
+In a notebook, each test cell holds one call::
+
+    from autograder import check
+    check("excitation", "values", Excitation)
+
+which runs one check family (``"basic"`` for the visible test; ``"shape"``, ``"values"``,
+``"gradient"``, ``"device"`` for the graded ones) of one exercise against the student's object,
+prints a one-line summary when it passes, and raises :class:`CheckFailed` (an ``AssertionError``)
+whose message is the hint when it fails.
+
+The command line (``python -m autograder --help``) checks whole notebooks and grades submissions.
+"""
+from __future__ import annotations
+
+from .core import CheckFailed, Outcome
+from .exercise import FAMILIES, Case, Exercise
+from .exercises import EXERCISES
+from .subjects import LocalSubject
+
+__all__ = ["check", "run_check", "CheckFailed", "Outcome", "EXERCISES", "FAMILIES", "Exercise",
+           "Case"]
+
+
+def run_check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> Outcome:
+    """Run one check family of one exercise on ``obj`` in this process; return the verdict."""
+    from .exercises import get
+
+    exercise = get(exercise_id)
+    return exercise.check(family, LocalSubject({exercise.name: obj}), seed)
+
+
+def check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> None:
+    """The call in a notebook's test cell: print the verdict, or raise :class:`CheckFailed`."""
+    outcome = run_check(exercise_id, family, obj, seed=seed)
+    if not outcome.passed:
+        raise CheckFailed(outcome.message, outcome.mistake)
+    print(f"\u2713 {outcome.message}")

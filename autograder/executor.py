@@ -1,0 +1,231 @@
+"""Carry out a :class:`~autograder.protocol.Call` on a student's work and describe what happened.
+
+This is the only code that touches a student's objects. It judges nothing: it builds, loads, runs,
+back-propagates and reports, and every exception becomes ``Result.error`` with the stage where it
+happened. It imports only torch and the protocol, so that it can run inside a sandboxed kernel.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .protocol import Call, Result
+
+_MAX_MESSAGE = 600
+
+
+def _error(stage: str, exc: BaseException) -> dict:
+    message = str(exc)
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + " ..."
+    return {"stage": stage, "type": type(exc).__name__, "message": message}
+
+
+def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """The same values as ``x`` with the memory layout asked for."""
+    if layout == "channels_last" and x.dim() in (4, 5):
+        fmt = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+        return x.contiguous(memory_format=fmt)
+    if layout == "strided" and x.dim() >= 2 and x.shape[-1] > 1 and x.shape[-2] > 1:
+        # a non-contiguous tensor whose last two dims cannot be merged by .view
+        return x.transpose(-1, -2).contiguous().transpose(-1, -2)
+    return x
+
+
+def _flatten_output(out) -> tuple[list[torch.Tensor] | None, Any]:
+    if isinstance(out, torch.Tensor):
+        return [out], None
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out), None
+    if isinstance(out, (bool, int, float, str)) or out is None:
+        return None, out
+    if isinstance(out, (tuple, list)) and all(isinstance(o, (bool, int, float)) for o in out):
+        return None, list(out)
+    raise TypeError(f"returned a {type(out).__name__}; expected a tensor")
+
+
+def plain_tensor_attributes(module: nn.Module) -> list[str]:
+    """Paths of tensors a module keeps as ordinary attributes, not as parameters or buffers.
+
+    Such tensors do not follow ``.to(device)``, ``.double()`` or ``state_dict()``.
+    """
+    found = []
+    for prefix, sub in module.named_modules():
+        for key, value in vars(sub).items():
+            if key.startswith("_"):
+                continue
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if isinstance(value, dict):
+                items = list(value.values())
+            if any(isinstance(v, torch.Tensor) for v in items):
+                found.append(f"{prefix}.{key}" if prefix else key)
+    return found
+
+
+def _classes(obj) -> list[str]:
+    kinds = [type(obj)] if not isinstance(obj, type) else [obj]
+    if isinstance(obj, nn.Module):
+        kinds += [type(m) for m in obj.modules()]
+    names = []
+    for kind in kinds:
+        for base in getattr(kind, "__mro__", (kind,)):
+            name = f"{getattr(base, '__module__', '?')}.{getattr(base, '__qualname__', '?')}"
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _resolve(obj, path: str):
+    for attr in filter(None, path.split(".")):
+        obj = getattr(obj, attr)
+    return obj
+
+
+def execute(namespace: Mapping[str, Any], call: Call) -> Result:
+    """Run ``call`` against the objects in ``namespace``; never raises for the student's errors.
+
+    Warnings raised by the student's code are silenced: nbgrader scores a test cell 0 when it
+    writes anything to stderr, and a harmless warning must not cost points.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _execute(namespace, call)
+
+
+def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
+    result = Result()
+    # lookup
+    if call.name not in namespace:
+        result.error = {"stage": "lookup", "type": "NameError",
+                        "message": f"{call.name} is not defined"}
+        return result
+    obj = namespace[call.name]
+    device = torch.device(call.device)
+    dtype = getattr(torch, call.dtype) if call.dtype else None
+    # build, cast, load, move
+    stage = "init"
+    try:
+        if call.init is not None:
+            args, kwargs = call.init
+            obj = obj(*args, **kwargs)
+        if isinstance(obj, nn.Module):
+            stage = "move"
+            if dtype is not None:
+                obj = obj.to(dtype)
+            if call.state is not None:
+                stage = "load"
+                obj.load_state_dict(call.state, strict=True)
+            if device.type != "cpu":
+                stage = "move"
+                obj = obj.to(device)
+    except BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        result.error = _error(stage, exc)
+        return result
+    if call.introspect:
+        result.classes = _classes(obj)
+        if isinstance(obj, nn.Module):
+            result.params = {n: [list(p.shape), str(p.dtype).removeprefix("torch."),
+                                 p.requires_grad] for n, p in obj.named_parameters()}
+            result.buffers = {n: [list(b.shape), str(b.dtype).removeprefix("torch."), False]
+                              for n, b in obj.named_buffers()}
+            result.plain_tensors = plain_tensor_attributes(obj)
+    if call.args is None:  # no call: report the object itself (a value exercise), or nothing
+        if isinstance(obj, nn.Module) or isinstance(obj, type):
+            return result
+        try:
+            result.outputs, result.value = _flatten_output(obj)
+        except TypeError as exc:
+            result.error = _error("output", exc)
+        return result
+    # inputs
+    layouts = call.layouts or ["contiguous"] * len(call.args)
+    inputs = []
+    for arg, layout in zip(call.args, layouts):
+        if isinstance(arg, torch.Tensor):
+            # a copy: the caller's tensors must survive code that modifies its input
+            arg = _layout(arg.detach().to(device, copy=True), layout)
+            if call.grad is not None and arg.is_floating_point():
+                arg = arg.detach().requires_grad_(True)
+        inputs.append(arg)
+    before = [a.detach().clone() if isinstance(a, torch.Tensor) and a.device.type != "meta"
+              else None for a in inputs]
+    params = dict(obj.named_parameters()) if isinstance(obj, nn.Module) else {}
+    # call
+    try:
+        fn = _resolve(obj, call.path)
+    except BaseException as exc:  # noqa: BLE001
+        result.error = _error("lookup", exc)
+        return result
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, call.autocast))
+                if call.autocast else contextlib.nullcontext())
+    outputs = value = None
+    runs = []
+    # callers may be inside an autograd.Function (a RemoteFunction), where grad mode is off
+    grad_mode = torch.enable_grad() if call.grad is not None else contextlib.nullcontext()
+    for _ in range(max(1, call.repeat)):
+        stage = "call"
+        try:
+            with autocast, grad_mode:
+                out = fn(*inputs, **call.kwargs)
+            stage = "output"
+            outputs, value = _flatten_output(out)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            result.error = _error(stage, exc)
+            return result
+        runs.append(outputs if outputs is not None else value)
+    # report the first run: later runs of code that modifies its input see another input
+    outputs, value = (runs[0], None) if outputs is not None else (None, runs[0])
+    result.value = value
+    if outputs is not None:
+        result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."), str(o.device)]
+                       for o in outputs]
+    if call.repeat > 1:
+        result.deterministic = all(_same(runs[0], r) for r in runs[1:])
+    result.input_changed = [i for i, (a, b) in enumerate(zip(inputs, before))
+                            if b is not None and not _same([a.detach()], [b])]
+    # backward
+    if call.grad is not None and outputs is not None:
+        try:
+            pairs = [(o, g.to(device=o.device, dtype=o.dtype)) for o, g in zip(outputs, call.grad)
+                     if g is not None]
+            if not any(o.requires_grad for o, _ in pairs):
+                raise RuntimeError("the output does not require grad: it is not connected to the "
+                                   "inputs or the parameters by autograd")
+            pairs = [(o, g) for o, g in pairs if o.requires_grad]
+            with torch.enable_grad():
+                torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            result.error = _error("backward", exc)
+            return result
+        result.input_grads = [_host(a.grad) if isinstance(a, torch.Tensor) else None
+                              for a in inputs]
+        result.param_grads = {n: _host(p.grad) for n, p in params.items()}
+    if device.type != "meta":
+        result.outputs = [_host(o) for o in outputs] if outputs is not None else None
+    return result
+
+
+def _host(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach().to("cpu").clone()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.device.type == "meta" or b.device.type == "meta":
+            return a.shape == b.shape and a.dtype == b.dtype
+        return (a.shape == b.shape and a.dtype == b.dtype
+                and bool(torch.equal(a.detach().cpu().nan_to_num(), b.detach().cpu().nan_to_num()))
+                and bool(torch.equal(a.detach().cpu().isnan(), b.detach().cpu().isnan())))
+    return a == b

@@ -1,0 +1,513 @@
+"""Exercises and their four check families: shape, values, gradient, device.
+
+An :class:`Exercise` says what the student defines (a function or an ``nn.Module`` class), how to
+build the reference for a case, which cases each family tries and which mistakes to recognise. The
+families are written once, here, for every exercise; an exercise changes them only through its
+cases, its oracle (:meth:`Exercise.oracle`), its weight draw and its mistakes.
+
+Each family raises :class:`~autograder.core.CheckFailed` with a hint on the first failure, and
+returns a one-line summary when everything passed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .core import (TOLERANCES, CheckFailed, Context, Outcome, RemoteError, RemoteFunction, close,
+                   default_seed, fmt_shape, max_error)
+from .executor import _resolve
+from .hints import Mistake, explain_error, recognise
+from .protocol import Call, Result
+
+FAMILIES = ("shape", "values", "gradient", "device")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration tried by a check.
+
+    Attributes:
+        init: constructor ``(args, kwargs)`` for a module exercise, ``None`` for a function.
+        inputs: shapes of the tensor inputs.
+        path: the method to call (``""`` for ``forward`` / the function itself, ``"gate"``).
+        label: how the case is described in messages (``"C=8 < reduction=16"``).
+    """
+
+    init: tuple[tuple, dict] | None = None
+    inputs: tuple[tuple[int, ...], ...] = ()
+    path: str = ""
+    label: str = ""
+
+    def describe(self, name: str) -> str:
+        call = name
+        if self.init is not None:
+            args, kwargs = self.init
+            parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+            call = f"{name}({', '.join(parts)})"
+        method = f".{self.path}" if self.path else ""
+        shapes = ", ".join(fmt_shape(s) for s in self.inputs)
+        extra = f" [{self.label}]" if self.label else ""
+        return f"{call}{method} on input {shapes}{extra}"
+
+
+@dataclass
+class Probe:
+    """One draw: a case, inputs, the reference with drawn weights, and a way to call sub-parts.
+
+    ``ref`` is the reference object (a module with the drawn weights as its parameters, or a
+    function); ``inputs`` are the tensors given to both. For module exercises, ``params`` are the
+    reference's parameters: the weights sent to the student are copies of them, so gradients of
+    an oracle with respect to ``params`` are the expected parameter gradients.
+    """
+
+    exercise: "Exercise"
+    ctx: Context
+    case: Case
+    dtype: torch.dtype
+    ref: Any
+    inputs: list[torch.Tensor]
+    params: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def state(self) -> dict[str, torch.Tensor] | None:
+        if not isinstance(self.ref, nn.Module):
+            return None
+        return {k: v.detach().clone() for k, v in self.ref.state_dict().items()}
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.inputs[0]
+
+    def call(self, **overrides) -> Call:
+        """The call that runs the student's version of this probe."""
+        fields = dict(name=self.ctx.name, init=self.case.init, state=self.state,
+                      path=self.case.path, args=[t.detach() for t in self.inputs],
+                      dtype=_dtype_name(self.dtype) if self.case.init is not None else None)
+        fields.update(overrides)
+        return Call(**fields)
+
+    def remote(self, path: str, *args: torch.Tensor):
+        """The student's sub-part ``path`` (e.g. ``"excitation"``) applied to ``args``, as a
+        differentiable function of ``args`` and of :attr:`params` (for composite oracles)."""
+        names = list(self.params)
+        template = Call(name=self.ctx.name, init=self.case.init, path=path,
+                        dtype=_dtype_name(self.dtype),
+                        state={k: v for k, v in self.state.items() if k not in self.params})
+        return RemoteFunction(self.ctx, template, names)(*args, *self.params.values())
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class Exercise:
+    """Base class of the exercises; subclasses fill in the class attributes and hooks.
+
+    Class attributes:
+        id: the nbgrader ``grade_id`` of the solution cell (``"excitation"``).
+        name: the name the cell defines (``"Excitation"``).
+        signature: how to call it, for messages (``"Excitation(channels, reduction=16)"``).
+        kind: ``"module"`` or ``"function"``.
+        families: the graded families of this exercise.
+        shape_cases, value_cases: the cases of those families.
+        grad_cases: the cases of the gradient family (default: the first value case).
+        device_case: the case of the device family (default: the first value case).
+        basic_cases: the cases of the visible test (a quick subset of the shape cases).
+        mistakes: typical mistakes to recognise in wrong outputs.
+    """
+
+    id: str = ""
+    name: str = ""
+    signature: str = ""
+    title: str = ""
+    kind: str = "module"
+    families: tuple[str, ...] = FAMILIES
+    shape_cases: Sequence[Case] = ()
+    value_cases: Sequence[Case] = ()
+    grad_cases: Sequence[Case] = ()
+    device_case: Case | None = None
+    #: ``(regex, hint)`` pairs for this exercise's typical exceptions, tried before the generic
+    #: ones of :mod:`autograder.hints`
+    error_hints: Sequence[tuple[str, str]] = ()
+    basic_cases: Sequence[Case] = ()
+    mistakes: Sequence[Mistake] = ()
+    #: state_dict keys whose gradient must not be zero when the output depends on them
+    live_params: Sequence[str] = ()
+
+    # --- hooks --------------------------------------------------------------------------------
+    def reference(self, case: Case):
+        """The reference object for a case: a fresh ``scse_ref`` module, or a function."""
+        raise NotImplementedError
+
+    def make_inputs(self, ctx: Context, case: Case, dtype: torch.dtype) -> list[torch.Tensor]:
+        """Random inputs for a case; by default standard normal plus a per-channel offset, so
+        that channel statistics differ between samples and channels."""
+        out = []
+        for shape in case.inputs:
+            x = ctx.randn(*shape, dtype=torch.float64)
+            if len(shape) >= 3:
+                x = x + ctx.randn(shape[0], shape[1], *(1,) * (len(shape) - 2),
+                                  dtype=torch.float64)
+            out.append(x.to(dtype))
+        return out
+
+    def init_params(self, ctx: Context, ref: nn.Module, inputs: list[torch.Tensor]) -> None:
+        """Draw the reference's weights in place. Default: weights of scale 1/sqrt(fan-in) * 1.5
+        (larger than PyTorch's default, so that mistakes change the numbers), biases in
+        (-0.5, 0.5)."""
+        with torch.no_grad():
+            for name, p in ref.named_parameters():
+                if p.dim() >= 2:
+                    fan_in = p[0].numel()
+                    p.copy_(ctx.randn(*p.shape, scale=1.5 / math.sqrt(fan_in), dtype=p.dtype))
+                else:
+                    p.copy_(ctx.uniform(*p.shape, low=-0.5, high=0.5, dtype=p.dtype))
+
+    def oracle(self, probe: Probe):
+        """The expected output of a probe, differentiable in ``probe.inputs`` and
+        ``probe.params``. Default: the reference itself. Composite exercises override it to use
+        the student's own sub-parts, so that a mistake in an earlier exercise does not count
+        twice."""
+        return _resolve(probe.ref, probe.case.path)(*probe.inputs)
+
+    def diagnose_shape(self, case: Case, got: tuple, expected: tuple) -> str | None:
+        """A hint for a wrong output shape, or ``None`` for the generic message."""
+        return None
+
+    def extra_checks(self, family: str, ctx: Context) -> list[str]:
+        """Exercise-specific checks of a family; raise :class:`CheckFailed`, return notes."""
+        return []
+
+    # --- machinery ----------------------------------------------------------------------------
+    def probe(self, ctx: Context, case: Case, dtype: torch.dtype,
+              grad: bool = False) -> Probe:
+        inputs = self.make_inputs(ctx, case, dtype)
+        if grad:
+            inputs = [t.requires_grad_() if t.is_floating_point() else t for t in inputs]
+        if case.init is None:
+            return Probe(self, ctx, case, dtype, self.reference(case), inputs)
+        ref = self.reference(case).to(dtype)
+        self.init_params(ctx, ref, inputs)
+        params = dict(ref.named_parameters())
+        for p in params.values():
+            p.requires_grad_(grad)
+        return Probe(self, ctx, case, dtype, ref, inputs, params)
+
+    def explain(self, error: dict) -> str:
+        """A hint for an exception of the student's code."""
+        return explain_error(error, self.name, self.signature, self.error_hints)
+
+    def fail(self, message: str, mistake: str | None = None) -> None:
+        raise CheckFailed(message, mistake)
+
+    def _result(self, ctx: Context, call: Call, what: str) -> Result:
+        res = ctx.run([call])[0]
+        if not res.ok:
+            hint = self.explain(res.error)
+            raise CheckFailed(f"{hint}\n  (while {what})", _error_label(res.error))
+        return res
+
+    def check(self, family: str, subject, seed: int | None = None) -> Outcome:
+        """Run one family against a subject and return the verdict (never raises for the
+        student's mistakes)."""
+        if family not in (*self.families, "basic"):
+            raise ValueError(f"{self.id} has no family {family!r}; it has {self.families}")
+        ctx = Context(subject, self.name, default_seed() if seed is None else seed)
+        ran_on = None
+        try:
+            message, ran_on = getattr(self, f"_{family}")(ctx)
+            return Outcome(self.id, family, True, message, ran_on)
+        except CheckFailed as exc:
+            return Outcome(self.id, family, False, str(exc), ran_on, exc.mistake)
+        except RemoteError as exc:
+            hint = self.explain({"stage": exc.stage, "type": exc.kind, "message": exc.detail})
+            return Outcome(self.id, family, False, hint, ran_on, "error")
+
+    # --- basic (the visible test) -------------------------------------------------------------
+    def _basic(self, ctx: Context):
+        n = self._check_shapes(ctx, self.basic_cases or self.shape_cases[:2])
+        return (f"{self.name}: basic shapes OK ({n} cases). The graded tests also check values, "
+                "gradients and the GPU path."), None
+
+    # --- shape --------------------------------------------------------------------------------
+    def _shape(self, ctx: Context):
+        n = self._check_shapes(ctx, self.shape_cases)
+        notes = self.extra_checks("shape", ctx)
+        return f"shape: {n} cases OK" + "".join(f"; {x}" for x in notes), None
+
+    def _check_shapes(self, ctx: Context, cases: Sequence[Case]) -> int:
+        for case in cases:
+            probe = self.probe(ctx, case, torch.float32)
+            what = case.describe(self.name)
+            res = self._result(ctx, probe.call(state=None), what)
+            if res.outputs is None:
+                self.fail(f"{self.name} returned {type(res.value).__name__} for {what}; "
+                          "expected a tensor", "not-a-tensor")
+            with torch.no_grad():
+                expected = _as_list(self.oracle(probe))
+            got = tuple(res.out.shape)
+            want = tuple(expected[0].shape)
+            if got != want:
+                hint = self.diagnose_shape(case, got, want)
+                self.fail(f"{what}: expected output shape {fmt_shape(want)}, got {fmt_shape(got)}."
+                          + (f" {hint}" if hint else ""), "shape")
+            if res.out.dtype != torch.float32:
+                self.fail(f"{what}: the output is {res.out.dtype} for a float32 input; it should "
+                          "keep the input's dtype (a hard-coded dtype or .double()?)", "dtype")
+        return len(cases)
+
+    # --- values -------------------------------------------------------------------------------
+    def _values(self, ctx: Context):
+        notes = []
+        if self.kind == "module":
+            seen = []
+            for case in self.value_cases:
+                if case.init not in seen:
+                    seen.append(case.init)
+                    self._check_structure(ctx, case)
+            notes.append("parameters OK")
+        n = 0
+        for case in self.value_cases:
+            for dtype in (torch.float32, torch.float64):
+                probe = self.probe(ctx, case, dtype)
+                what = f"{case.describe(self.name)}, {_dtype_name(dtype)}"
+                res = self._result(ctx, probe.call(repeat=2), what)
+                if res.input_changed:
+                    self.fail(f"{self.name} modifies its input in place ({what}): the caller's "
+                              "tensor changes. Use out-of-place operations (y = x * w, not "
+                              "x *= w; no ReLU(inplace=True) on the input).", "in-place")
+                self._compare(probe, res, what)
+                if res.deterministic is False:
+                    self.fail(f"{self.name} is not deterministic: two calls with the same input "
+                              f"gave different outputs ({what}). No random numbers or state "
+                              "kept between calls.", "nondeterministic")
+                n += 1
+        self._check_batch_independence(ctx)
+        notes.append(f"{n} probes match the reference (float32, float64)")
+        notes += self.extra_checks("values", ctx)
+        notes.append("batch samples independent, input unchanged, deterministic")
+        return "values: " + "; ".join(notes), None
+
+    def _compare(self, probe: Probe, res: Result, what: str, family: str = "values") -> None:
+        if res.outputs is None:
+            self.fail(f"{self.name} returned {type(res.value).__name__} ({what}); expected a "
+                      "tensor", "not-a-tensor")
+        with torch.no_grad():
+            expected = _as_list(self.oracle(probe))
+        actual = res.out
+        want = expected[0]
+        if tuple(actual.shape) != tuple(want.shape):
+            hint = self.diagnose_shape(probe.case, tuple(actual.shape), tuple(want.shape))
+            self.fail(f"{what}: expected output shape {fmt_shape(want.shape)}, got "
+                      f"{fmt_shape(actual.shape)}." + (f" {hint}" if hint else ""), "shape")
+        if actual.dtype != probe.dtype and probe.dtype in (torch.float32, torch.float64):
+            self.fail(f"{what}: the output is {actual.dtype} for a {probe.dtype} input: a "
+                      "hard-coded dtype (.float(), dtype=torch.float32) somewhere.", "dtype")
+        if not close(actual, want, probe.dtype):
+            mistake = recognise(self.mistakes, probe, actual, family)
+            if mistake is not None:
+                self.fail(f"{mistake.hint}\n  (seen for {what})", mistake.label)
+            err, off, total = max_error(actual, want)
+            tol = TOLERANCES[probe.dtype]
+            self.fail(f"{what}: the output differs from the reference: max abs error {err:.3g}, "
+                      f"{off} of {total} elements differ (tolerance rtol={tol['rtol']:g}, "
+                      f"atol={tol['atol']:g}). Recompute the formula step by step.", "values")
+
+    def _check_structure(self, ctx: Context, case: Case) -> None:
+        ref = self.reference(case)
+        res = self._result(ctx, Call(name=self.name, init=case.init, args=None, introspect=True),
+                           f"building {case.describe(self.name)}")
+        got = {k: tuple(v[0]) for k, v in (res.params or {}).items()}
+        want = {k: tuple(v.shape) for k, v in ref.named_parameters()}
+        if got == want:
+            return
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        wrong = [k for k in want if k in got and got[k] != want[k]]
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(f"{k} {fmt_shape(want[k])}" for k in missing))
+        if extra:
+            parts.append("unexpected " + ", ".join(f"{k} {fmt_shape(got[k])}" for k in extra))
+        if wrong:
+            parts.append("wrong shape " + ", ".join(
+                f"{k}: {fmt_shape(got[k])} instead of {fmt_shape(want[k])}" for k in wrong))
+        count_got = sum(math.prod(s) for s in got.values())
+        count_want = sum(math.prod(s) for s in want.values())
+        hint = self.diagnose_structure(case, got, want)
+        self.fail(f"{case.describe(self.name).split(' on input')[0]} has parameters that differ "
+                  f"from the exercise's: {'; '.join(parts)} ({count_got} parameters instead of "
+                  f"{count_want})." + (f" {hint}" if hint else ""), "parameters")
+
+    def diagnose_structure(self, case: Case, got: dict, want: dict) -> str | None:
+        """A hint for wrong parameter names or shapes, or ``None``."""
+        return None
+
+    def _check_batch_independence(self, ctx: Context) -> None:
+        case = next((c for c in self.value_cases if c.inputs and c.inputs[0][0] >= 2), None)
+        if case is None:
+            return
+        probe = self.probe(ctx, case, torch.float64)
+        changed = [t.clone() for t in probe.inputs]
+        changed[0][1:] = ctx.randn(*changed[0][1:].shape, dtype=torch.float64) * 3 + 1
+        first, second = ctx.run([probe.call(), probe.call(args=changed)])
+        for res in (first, second):
+            if not res.ok:
+                raise CheckFailed(self.explain(res.error), "error")
+        if not close(first.out[0], second.out[0], torch.float64):
+            self.fail(f"{self.name} mixes the samples of a batch: sample 0's output changed when "
+                      "only the other samples changed. Reduce over the spatial dims of each "
+                      "sample (dims 2 and up), never over dim 0 (the batch).", "batch-mixing")
+
+    # --- gradient -----------------------------------------------------------------------------
+    def _gradient(self, ctx: Context):
+        cases = list(self.grad_cases) or [self.value_cases[0]]
+        for case in cases:
+            n_params = self._gradient_case(ctx, case)
+        return (f"gradient: {len(cases)} case(s): gradients of the input and {n_params} parameter "
+                "tensors match the reference; torch.autograd.gradcheck passed (float64)"), None
+
+    def _gradient_case(self, ctx: Context, case: Case) -> int:
+        probe = self.probe(ctx, case, torch.float64, grad=True)
+        what = f"{case.describe(self.name)}, float64"
+        expected = _as_list(self.oracle(probe))
+        grad_out = [ctx.randn(*e.shape, dtype=torch.float64) for e in expected]
+        first = self._result(ctx, probe.call(), what)
+        if first.outputs is None or tuple(first.out.shape) != tuple(expected[0].shape):
+            self.fail(f"{what}: the output has the wrong shape, so gradients cannot be compared; "
+                      "fix the shape first (see the shape check).", "shape")
+        if first.out.dtype != torch.float64:
+            self.fail(f"{what}: the output is {first.out.dtype} for a float64 input, so gradients "
+                      "lose precision: a hard-coded dtype (.float(), dtype=torch.float32) "
+                      "somewhere.", "dtype")
+        res = self._result(ctx, probe.call(grad=grad_out), f"back-propagating ({what})")
+        leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
+        want = torch.autograd.grad(expected, leaves, grad_out, allow_unused=True)
+        n_in = sum(1 for t in probe.inputs if t.requires_grad)
+        names = ["the input"] * n_in + list(probe.params)
+        got = [g for g, t in zip(res.input_grads or [], probe.inputs) if t.requires_grad]
+        got += [(res.param_grads or {}).get(k) for k in probe.params]
+        want = [torch.zeros_like(t) if w is None else w for t, w in zip(leaves, want)]
+        order = list(range(n_in, len(names))) + list(range(n_in))   # parameters first
+        for i in order:
+            label, g, w = names[i], got[i], want[i]
+            if g is None and float(w.abs().max()) > 0:
+                self.fail(f"{label} received no gradient ({what}). Something between it and the "
+                          "output is detached (.detach(), .data, torch.no_grad(), a tensor rebuilt "
+                          "from values), or the parameter is not used.", "no-grad")
+            if g is not None and label in self.live_params and float(g.abs().max()) == 0 \
+                    and float(w.abs().max()) > 0:
+                self.fail(f"zero gradient for {label} ({what}): the part of the graph that "
+                          "produces the gate is cut off (a detached gate, or a gate computed "
+                          "under torch.no_grad()).", "detached")
+        for label, g, w in zip(names, got, want):
+            if g is None:
+                continue
+            if not close(g, w, torch.float64):
+                if not close(res.out, expected[0], torch.float64):
+                    self.fail(f"{what}: the output differs from the reference, so its gradients "
+                              "do too; fix the values first.", "values")
+                err, off, total = max_error(g, w)
+                self.fail(f"the gradient of {label} differs from the reference ({what}): max abs "
+                          f"error {err:.3g}, {off} of {total} elements. A custom backward, a "
+                          "non-differentiable step (round, argmax, integer casts) or a value "
+                          "taken out of the graph?", "gradient")
+        self._gradcheck(ctx, probe, what)
+        return len(probe.params)
+
+    def _gradcheck(self, ctx: Context, probe: Probe, what: str) -> None:
+        n_in = len(probe.inputs)
+        template = probe.call(args=[], state=None)
+        fn = RemoteFunction(ctx, template, list(probe.params))
+        leaves = [t.detach().requires_grad_(t.is_floating_point()) for t in probe.inputs]
+        leaves += [p.detach().clone().requires_grad_() for p in probe.params.values()]
+        try:
+            ok = torch.autograd.gradcheck(lambda *t: fn(*t), tuple(leaves), eps=1e-6, atol=1e-5,
+                                          rtol=1e-3, fast_mode=True, raise_exception=False)
+        except RemoteError:
+            raise
+        except RuntimeError as exc:  # gradcheck's own complaints (dtype, sparse outputs, ...)
+            self.fail(f"torch.autograd.gradcheck could not run ({what}): {exc}", "gradcheck")
+        if not ok:
+            self.fail(f"torch.autograd.gradcheck failed ({what}, {n_in} input(s) and "
+                      f"{len(probe.params)} parameter tensors): the gradients autograd computes "
+                      "disagree with finite differences. A custom autograd.Function with a wrong "
+                      "backward, or an operation whose gradient is not what it computes?",
+                      "gradcheck")
+
+    # --- device -------------------------------------------------------------------------------
+    def _device(self, ctx: Context):
+        from . import device
+        return device.run_device_family(self, ctx)
+
+
+def _as_list(out) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _error_label(error: dict) -> str:
+    if error["type"] == "NotImplementedError":
+        return "not-implemented"
+    if error["stage"] == "lookup":
+        return "not-defined"
+    return "error"
+
+
+# --- value exercises ----------------------------------------------------------------------------
+
+
+class ValueExercise(Exercise):
+    """An exercise whose answer is a number (a parameter count, a width), computed by a function
+    of a few integer arguments. Only the ``values`` family applies.
+
+    Class attributes:
+        arguments: argument tuples to try.
+        expected: the reference function of the arguments (computed from ``scse_ref``).
+        int_mistakes: ``(label, hint, function of the arguments)`` of typical wrong formulas.
+    """
+
+    kind = "function"
+    families = ("values",)
+    arguments: Sequence[tuple] = ()
+    int_mistakes: Sequence[tuple[str, str, Callable]] = ()
+
+    def expected(self, *args) -> int:
+        raise NotImplementedError
+
+    def _basic(self, ctx: Context):
+        args = self.arguments[0]
+        res = self._result(ctx, Call(name=self.name, args=list(args)), f"{self.name}{args}")
+        value = res.value if res.outputs is None else res.out
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            self.fail(f"{self.name}{args} returned {type(value).__name__}; expected an int",
+                      "type")
+        return f"{self.name}: returns a number. The graded test checks its value.", None
+
+    def _values(self, ctx: Context):
+        calls = [Call(name=self.name, args=list(a)) for a in self.arguments]
+        for args, res in zip(self.arguments, ctx.run(calls)):
+            what = f"{self.name}{tuple(args)}"
+            if not res.ok:
+                raise CheckFailed(f"{self.explain(res.error)}\n  "
+                                  f"(while computing {what})", _error_label(res.error))
+            value = res.value if res.outputs is None else res.out
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                value = value.item()
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.fail(f"{what} returned {value!r} ({type(value).__name__}); expected an int.",
+                          "type")
+            want = self.expected(*args)
+            if value != want:
+                for label, hint, wrong in self.int_mistakes:
+                    if value == wrong(*args):
+                        self.fail(f"{what} = {value}, expected {want}. {hint}", label)
+                self.fail(f"{what} = {value}, expected {want}.", "values")
+        return f"values: {len(self.arguments)} cases correct", None

@@ -1,0 +1,77 @@
+"""Lesson 01: global average pooling."""
+from __future__ import annotations
+
+import torch
+
+import scse_ref
+
+from ..exercise import Case, Exercise
+from ..hints import Mistake
+
+
+def _spatial(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(2, x.dim()))
+
+
+class GlobalAvgPool(Exercise):
+    id = "global_avg_pool"
+    name = "global_avg_pool"
+    signature = "global_avg_pool(x): (N, C, *spatial) -> (N, C)"
+    title = "Global average pooling"
+    kind = "function"
+    basic_cases = (
+        Case(inputs=((2, 3, 4, 5),)),
+        Case(inputs=((1, 8, 7, 7),), label="N=1"),
+    )
+    shape_cases = (
+        Case(inputs=((1, 3, 5, 7),), label="N=1, odd, non-square"),
+        Case(inputs=((4, 2, 6, 6),)),
+        Case(inputs=((2, 5, 1, 1),), label="1x1 map"),
+        Case(inputs=((3, 4, 9),), label="1-D"),
+        Case(inputs=((2, 3, 4, 5, 6),), label="3-D"),
+    )
+    value_cases = (
+        Case(inputs=((3, 4, 5, 6),)),
+        Case(inputs=((2, 3, 7),), label="1-D"),
+        Case(inputs=((2, 2, 3, 4, 5),), label="3-D"),
+    )
+    grad_cases = (Case(inputs=((2, 3, 4, 5),)),)
+    device_case = Case(inputs=((2, 3, 5, 4),))
+    error_hints = (
+        (r"Dimension out of range|IndexError.*dim|not enough values to unpack|too many values to "
+         r"unpack",
+         "global_avg_pool assumes a fixed number of dims: average over every dim after the "
+         "channels, whatever their number (dims 2 to x.dim() - 1), for 1-D, 2-D and 3-D maps."),
+    )
+    mistakes = (
+        Mistake("max-pool", "Looks like max pooling: the squeeze is the average over the spatial "
+                "positions (.mean), not the maximum.",
+                lambda p: p.x.amax(dim=_spatial(p.x))),
+        Mistake("sum", "This is the sum over the positions, not their mean: divide by the number "
+                "of positions, or use .mean().",
+                lambda p: p.x.sum(dim=_spatial(p.x))),
+        Mistake("last-dims-only", "Only the last two dims are averaged: for 1-D and 3-D maps, "
+                "average over every dim after the channels (dims 2 to x.dim() - 1).",
+                lambda p: p.x.mean(dim=(-2, -1)) if p.x.dim() != 4 else None),
+        Mistake("mean-of-abs", "This averages absolute values: global average pooling averages "
+                "the values themselves.", lambda p: p.x.abs().mean(dim=_spatial(p.x))),
+    )
+
+    def reference(self, case):
+        return scse_ref.global_avg_pool
+
+    def diagnose_shape(self, case, got, expected):
+        n, c = expected
+        spatial = case.inputs[0][2:]
+        if got == (n, c, *(1,) * len(spatial)):
+            return "The spatial dims are kept with size 1 (keepdim=True): return (N, C)."
+        if got == (n,):
+            return "The channels were averaged too: keep dim 1 (C), average only the spatial dims."
+        if got == (c,):
+            return "The batch was averaged too: average only the spatial dims, per sample."
+        if got == ():
+            return "Everything was averaged into one number: average only the spatial dims."
+        if len(got) > 2 and got[:2] == (n, c):
+            return ("Only some spatial dims were averaged: average over every dim after the "
+                    "channels (dims 2 to x.dim() - 1).")
+        return None

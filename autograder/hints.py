@@ -1,0 +1,143 @@
+"""Hints: turning what went wrong into the probable mistake and what to look at.
+
+Two sources of hints:
+
+- :class:`Mistake` s, each a typical wrong implementation written as a variant of the reference
+  (max instead of average pooling, softmax instead of sigmoid, ...). When a student's output is
+  wrong, the variants are computed on the same inputs and weights; the one the output matches is
+  named. Matching outputs is what makes a hint specific without reading the student's code.
+- :func:`explain_error`, for exceptions: the stage where the student's code raised and the
+  message say what kind of mistake it is.
+
+Hints never contain the test's code or its input values; shapes are fine to show.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from .core import close
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical mistake, recognised from the student's output.
+
+    Attributes:
+        label: a short id used in reports (``"max-pool"``).
+        hint: what the student is told.
+        output: computes the output this mistake would give for a probe (``probe -> Tensor``);
+            returns ``None`` when the mistake does not apply to that probe.
+        test: alternatively, a property of the student's output (``(probe, output) -> bool``).
+        families: the families in which this mistake is looked for.
+    """
+
+    label: str
+    hint: str
+    output: Callable | None = None
+    test: Callable | None = None
+    families: tuple[str, ...] = ("values",)
+
+    def matches(self, probe, actual: torch.Tensor) -> bool:
+        try:
+            if self.test is not None:
+                return bool(self.test(probe, actual))
+            with torch.no_grad():
+                variant = self.output(probe)
+            if variant is None:
+                return False
+            return variant.shape == actual.shape and close(actual, variant, probe.dtype)
+        except Exception:  # noqa: BLE001 - a variant that does not apply is not a match
+            return False
+
+
+def recognise(mistakes, probe, actual: torch.Tensor, family: str = "values") -> Mistake | None:
+    """The first mistake of ``mistakes`` that ``actual`` shows, or ``None``."""
+    for mistake in mistakes:
+        if family in mistake.families and mistake.matches(probe, actual):
+            return mistake
+    return None
+
+
+_STAGES = {
+    "lookup": "looking it up",
+    "init": "building it",
+    "move": "moving it to another dtype or device",
+    "load": "loading weights into it",
+    "call": "running it",
+    "output": "reading its output",
+    "backward": "back-propagating through it",
+}
+
+# (pattern in "Type: message", hint); the first that matches wins. {name} is the exercise's name.
+_ERROR_HINTS: list[tuple[str, str]] = [
+    (r"Cannot copy out of meta tensor|on the meta device|meta tensors? .*item|"
+     r"numpy\(\) on a meta|can't convert meta",
+     "{name} moves data to the host inside forward (.item(), .tolist(), .cpu() or .numpy()): on a "
+     "GPU that forces a synchronisation and a copy. Keep the computation in torch, on x's device."),
+    (r"^NotImplementedError: ?$",
+     "{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your "
+     "code, then run the cell."),
+    (r"^NameError: (\w+) is not defined",
+     "{name} is not defined: run the cell that defines it, and keep the name {name}."),
+    (r"^NameError: name '(\w+)' is not defined",
+     "{name} uses a name that does not exist in the notebook ({0}): a typo, or a cell that was not "
+     "run."),
+    (r"Torch not compiled with CUDA|Found no NVIDIA driver|CUDA driver|No CUDA GPUs",
+     "{name} asks for the GPU explicitly (.cuda() or device='cuda'): create tensors on the device "
+     "of the input (x.device) instead, so the module runs wherever its input is."),
+    (r"Expected all tensors to be on the same device|same device|is not on the expected device",
+     "{name} mixes devices: a tensor is created inside forward without device=x.device "
+     "(torch.ones/zeros/tensor/arange), or kept as a plain attribute instead of a registered "
+     "buffer, so it stays on the CPU when the module moves."),
+    (r"Can't call numpy\(\) on Tensor that requires grad",
+     "{name} converts a tensor that needs gradients to numpy: that leaves autograd. Use torch "
+     "operations only."),
+    (r"element 0 of tensors does not require grad|does not require grad",
+     "{name}'s output is not connected to autograd: it was detached (.detach(), .data, .item(), "
+     "numpy, torch.no_grad() or a new tensor built from values), so no gradient can flow back."),
+    (r"a leaf Variable that requires grad is being used in an in-place operation|"
+     r"modified by an inplace operation",
+     "{name} modifies a tensor in place (x += ..., x.mul_(...), relu_(), ReLU(inplace=True) on the "
+     "input): that breaks autograd and changes the caller's tensor. Compute a new tensor instead."),
+    (r"expected scalar type|dtype|Double but found Float|Float but found Double|"
+     r"BFloat16|Half",
+     "{name} fails for a dtype other than float32: a tensor created with a hard-coded dtype "
+     "(dtype=torch.float32, .float()) meets the input's dtype. Use x.dtype / x.new_* / "
+     "torch.*_like."),
+    (r"view size is not compatible with input tensor's size and stride",
+     "{name} calls .view() on a tensor that is not contiguous (a channels_last or strided input): "
+     "use .reshape() or .flatten(), which work for any memory layout."),
+    (r"Missing key\(s\) in state_dict|Unexpected key\(s\) in state_dict|size mismatch for",
+     "{name}'s parameters do not have the names or shapes of the exercise: {detail}"),
+    (r"mat1 and mat2 shapes cannot be multiplied|size of tensor a .* must match the size of "
+     r"tensor b|shape .* is invalid for input of size|Expected .* to have \d+ channels|"
+     r"expected input\[.*\] to have",
+     "{name} combines tensors whose shapes do not fit ({detail}): print the shape after each step "
+     "and compare with the shapes in the exercise text."),
+    (r"takes \d+ positional arguments? but \d+ (were|was) given|unexpected keyword argument|"
+     r"missing \d+ required positional argument",
+     "{name} does not accept the arguments of the exercise: its signature must be {signature}."),
+    (r"RecursionError|maximum recursion depth",
+     "{name} calls itself without end (e.g. forward calls self(x), or gate calls forward)."),
+]
+
+
+def explain_error(error: dict, name: str, signature: str,
+                  specific: Sequence[tuple[str, str]] = ()) -> str:
+    """A hint for an exception raised by the student's code (``Result.error``).
+
+    ``specific`` holds an exercise's own ``(regex, hint)`` pairs, tried first.
+    """
+    kind, message, stage = error["type"], error["message"], error["stage"]
+    text = f"{kind}: {message}"
+    detail = message.splitlines()[0][:200] if message else kind
+    for pattern, hint in [*specific, *_ERROR_HINTS]:
+        found = re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL)
+        if found:
+            return hint.format(*found.groups(), name=name, detail=detail, signature=signature)
+    return (f"{name} raised {kind} while {_STAGES.get(stage, stage)}: {detail}. Read the message; "
+            f"the exercise expects {signature}.")

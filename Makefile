@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 PEERS := $(VENV)/peers
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup demo test lab check grade bench release clean
 
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml requirements-peers.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[test]" "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[test]" "torch==2.13.0" --config-settings editable_mode=compat
 	rm -rf $(PEERS) && $(PY) -m pip install -q --no-deps --target $(PEERS) -r requirements-peers.txt
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)

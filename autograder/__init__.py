@@ -37,3 +37,22 @@ def check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> Non
     if not outcome.passed:
         raise CheckFailed(outcome.message, outcome.mistake)
     print(f"\u2713 {outcome.message}")
+
+
+def _short_traceback(shell, etype, value, tb, tb_offset=None):
+    """IPython shows a failed check as its hint alone: the grader's frames say nothing useful."""
+    red, reset = "\x1b[31m", "\x1b[0m"
+    stb = [f"{red}{etype.__name__}{reset}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _install_short_traceback() -> None:
+    try:
+        shell = get_ipython()  # noqa: F821 - defined only inside IPython
+    except NameError:
+        return
+    shell.set_custom_exc((CheckFailed,), _short_traceback)
+
+
+_install_short_traceback()

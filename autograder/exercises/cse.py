@@ -208,3 +208,7 @@ class ChannelSEExercise(Exercise):
             return ("Keep the MLP as self.excitation = Excitation(channels, reduction) (the "
                     "grader copies weights by the names excitation.fc1.weight, ...).")
         return None
+
+
+#: the exercises of this module, in lesson order
+EXERCISES = [ExcitationExercise(), ChannelSEExercise()]

@@ -75,3 +75,7 @@ class GlobalAvgPool(Exercise):
             return ("Only some spatial dims were averaged: average over every dim after the "
                     "channels (dims 2 to x.dim() - 1).")
         return None
+
+
+#: the exercises of this module, in lesson order
+EXERCISES = [GlobalAvgPool()]

@@ -126,3 +126,7 @@ class SCSEExercise(Exercise):
             raise CheckFailed(f"SCSE(16, mode='avg') raised {res.error['type']}; an unknown mode "
                               "should raise ValueError, listing the valid modes.", "mode-error")
         return ["an unknown mode raises ValueError"]
+
+
+#: the exercises of this module, in lesson order
+EXERCISES = [SCSEExercise()]

@@ -96,3 +96,7 @@ class SpatialSEExercise(Exercise):
             return (f"Keep the convolution as self.conv = nn.Conv2d({c}, 1, kernel_size=1) (the "
                     "grader copies weights by the names conv.weight and conv.bias).")
         return None
+
+
+#: the exercises of this module, in lesson order
+EXERCISES = [SpatialSEExercise()]

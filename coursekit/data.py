@@ -1,0 +1,94 @@
+"""Synthetic images and feature maps, generated from a seed (nothing is downloaded)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def textured_noise(height: int, width: int, *, seed: int = 0, scale: float = 1.0,
+                   smooth: int = 3) -> torch.Tensor:
+    """Smooth random texture of shape ``(height, width)``, zero mean, std about ``scale``.
+
+    White noise blurred by a box filter of size ``smooth``: blobs rather than pixel noise.
+    """
+    g = _generator(seed)
+    noise = torch.randn(1, 1, height + smooth - 1, width + smooth - 1, generator=g)
+    kernel = torch.ones(1, 1, smooth, smooth) / smooth ** 2
+    tex = torch.nn.functional.conv2d(noise, kernel)[0, 0]
+    return scale * (tex - tex.mean()) / tex.std().clamp_min(1e-8)
+
+
+def shape_mask(height: int, width: int, *, kind: str, center: tuple[float, float],
+               size: float) -> torch.Tensor:
+    """A boolean ``(height, width)`` mask of a ``"disc"``, ``"square"`` or ``"triangle"``.
+
+    ``center`` is (row, col) in pixels, ``size`` the radius / half side in pixels.
+    """
+    rows = torch.arange(height, dtype=torch.float32).view(-1, 1)
+    cols = torch.arange(width, dtype=torch.float32).view(1, -1)
+    dy, dx = rows - center[0], cols - center[1]
+    if kind == "disc":
+        return dy ** 2 + dx ** 2 <= size ** 2
+    if kind == "square":
+        return (dy.abs() <= size) & (dx.abs() <= size)
+    if kind == "triangle":
+        return (dy <= size) & (dy >= -size) & (dx.abs() <= (dy + size) / 2)
+    raise ValueError(f"kind must be 'disc', 'square' or 'triangle', got {kind!r}")
+
+
+def shapes_image(size: int = 64, *, n_shapes: int = 3, noise: float = 0.5, seed: int = 0,
+                 kinds: tuple[str, ...] = ("disc", "square", "triangle")
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A grey image of bright shapes on textured noise, and the mask of the shapes.
+
+    Returns ``(image (1, size, size), mask (size, size) bool)``: image values are about 1 inside
+    the shapes and about 0 outside, plus texture of std ``noise``.
+    """
+    g = _generator(seed)
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    for _ in range(n_shapes):
+        kind = kinds[int(torch.randint(len(kinds), (1,), generator=g))]
+        r = float(torch.empty(1).uniform_(size / 12, size / 6, generator=g))
+        cy, cx = (float(torch.empty(1).uniform_(r, size - r, generator=g)) for _ in range(2))
+        mask |= shape_mask(size, size, kind=kind, center=(cy, cx), size=r)
+    image = mask.float() + textured_noise(size, size, seed=seed + 1, scale=noise)
+    return image.unsqueeze(0), mask
+
+
+def feature_maps(size: int = 16, *, informative: int = 2, noisy: int = 2, seed: int = 0
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature maps in the spirit of the seed tutorial's horse: some channels show the object
+    clearly, others mostly noise.
+
+    Returns ``(maps (informative + noisy, size, size), mask (size, size))``: channel ``i`` for
+    ``i < informative`` is the object plus weak noise, the rest weak object plus strong noise.
+    """
+    _, mask = shapes_image(size, n_shapes=1, noise=0.0, seed=seed, kinds=("disc",))
+    maps = []
+    for i in range(informative + noisy):
+        strength, tex = (1.0, 0.2) if i < informative else (0.2, 1.0)
+        maps.append(strength * mask.float() + textured_noise(size, size, seed=seed + 10 + i,
+                                                             scale=tex))
+    return torch.stack(maps), mask
+
+
+def segmentation_batch(n: int, size: int = 32, *, seed: int = 0, noise: float = 0.6
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images of shapes on textured noise and their masks, for a segmentation toy.
+
+    Returns ``(images (n, 1, size, size), masks (n, 1, size, size) float in {0, 1})``.
+    """
+    images, masks = zip(*(shapes_image(size, n_shapes=2, noise=noise, seed=seed * 100003 + i)
+                          for i in range(n)))
+    return torch.stack(images), torch.stack(masks).unsqueeze(1).float()
+
+
+def grid_shape(count: int, ncols: int) -> tuple[int, int]:
+    """Rows and columns of a grid of ``count`` panels, at most ``ncols`` wide."""
+    cols = max(1, min(ncols, count))
+    return math.ceil(count / cols), cols

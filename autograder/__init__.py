@@ -15,17 +15,26 @@ The command line (``python -m autograder --help``) checks whole notebooks and gr
 from __future__ import annotations
 
 from .core import CheckFailed, Outcome
-from .exercise import FAMILIES, Case, Exercise
-from .exercises import EXERCISES
-from .subjects import LocalSubject
 
 __all__ = ["check", "run_check", "CheckFailed", "Outcome", "EXERCISES", "FAMILIES", "Exercise",
            "Case"]
 
 
+def __getattr__(name: str):
+    # the exercise catalogue loads on first use: a grading kernel imports only what it runs
+    if name == "EXERCISES":
+        from .exercises import EXERCISES
+        return EXERCISES
+    if name in ("FAMILIES", "Exercise", "Case"):
+        from . import exercise
+        return getattr(exercise, name)
+    raise AttributeError(f"module 'autograder' has no attribute {name!r}")
+
+
 def run_check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> Outcome:
     """Run one check family of one exercise on ``obj`` in this process; return the verdict."""
     from .exercises import get
+    from .subjects import LocalSubject
 
     exercise = get(exercise_id)
     return exercise.check(family, LocalSubject({exercise.name: obj}), seed)

@@ -7,6 +7,7 @@ happened. It imports only torch and the protocol, so that it can run inside a sa
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from typing import Any, Mapping
 
@@ -66,17 +67,47 @@ def plain_tensor_attributes(module: nn.Module) -> list[str]:
     return found
 
 
+def _qualname(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+
 def _classes(obj) -> list[str]:
+    """Qualified names of what ``obj`` is made of: a function's own name, or the classes (with
+    their bases) of the object and of its sub-modules."""
+    if callable(obj) and not isinstance(obj, (type, nn.Module)):
+        return [_qualname(obj), _qualname(type(obj))]
     kinds = [type(obj)] if not isinstance(obj, type) else [obj]
     if isinstance(obj, nn.Module):
         kinds += [type(m) for m in obj.modules()]
     names = []
     for kind in kinds:
         for base in getattr(kind, "__mro__", (kind,)):
-            name = f"{getattr(base, '__module__', '?')}.{getattr(base, '__qualname__', '?')}"
+            name = _qualname(base)
             if name not in names:
                 names.append(name)
     return names
+
+
+class _Tracer:
+    """Records ``module.qualname`` of every function of the reference package that runs."""
+
+    PACKAGE = "scse_ref"
+
+    def __init__(self, found: set[str]):
+        self.found = found
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            module = frame.f_globals.get("__name__", "")
+            if module == self.PACKAGE or module.startswith(self.PACKAGE + "."):
+                self.found.add(f"{module}.{frame.f_code.co_qualname}")
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        sys.setprofile(self._profile)
+
+    def __exit__(self, *exc):
+        sys.setprofile(self.previous)
 
 
 def _resolve(obj, path: str):
@@ -166,12 +197,14 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
                 if call.autocast else contextlib.nullcontext())
     outputs = value = None
     runs = []
+    traced: set[str] = set()
+    tracer = _Tracer(traced) if call.trace else contextlib.nullcontext()
     # callers may be inside an autograd.Function (a RemoteFunction), where grad mode is off
     grad_mode = torch.enable_grad() if call.grad is not None else contextlib.nullcontext()
     for _ in range(max(1, call.repeat)):
         stage = "call"
         try:
-            with autocast, grad_mode:
+            with autocast, grad_mode, tracer:
                 out = fn(*inputs, **call.kwargs)
             stage = "output"
             outputs, value = _flatten_output(out)
@@ -187,6 +220,8 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
     if outputs is not None:
         result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."), str(o.device)]
                        for o in outputs]
+    if call.trace:
+        result.traced = sorted(traced)
     if call.repeat > 1:
         result.deterministic = all(_same(runs[0], r) for r in runs[1:])
     result.input_changed = [i for i, (a, b) in enumerate(zip(inputs, before))

@@ -43,6 +43,7 @@ class Call:
         autocast: an autocast dtype (``"bfloat16"``) to run the call under, on its device.
         introspect: also report parameters, buffers and tensors kept as plain attributes.
         repeat: run the call this many times and report whether every output was identical.
+        trace: report which functions of the reference package (scse_ref) ran during the call.
     """
 
     name: str
@@ -58,6 +59,7 @@ class Call:
     autocast: str | None = None
     introspect: bool = False
     repeat: int = 1
+    trace: bool = False
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Result:
         classes: qualified names of the built object's class and its modules' classes (with MRO).
         input_changed: indices of inputs that the call modified in place.
         deterministic: with ``repeat > 1``, whether every repetition gave identical outputs.
+        traced: with ``trace``, ``module.qualname`` of the reference functions that ran.
     """
 
     error: dict | None = None
@@ -91,6 +94,7 @@ class Result:
     classes: list[str] | None = None
     input_changed: list[int] = field(default_factory=list)
     deterministic: bool | None = None
+    traced: list[str] | None = None
 
     @property
     def ok(self) -> bool:

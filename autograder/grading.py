@@ -1,0 +1,413 @@
+"""Grading one submitted notebook, in one of two modes.
+
+``isolated`` (the default of ``python -m autograder grade``): the student's cells run in a
+sandboxed kernel (:mod:`autograder.sandbox`); test cells never run there. Their check calls are
+read from the cell source that nbgrader restored from its gradebook, and every check runs in this
+process against a :class:`~autograder.session.KernelSubject`, which asks the kernel for outputs
+as data. The verdict is written into the test cell as its output, so nbgrader's own
+``SaveAutoGrades`` puts the score into the gradebook.
+
+``in-kernel``: nbgrader's usual way, every cell (test cells too) runs in the student's kernel,
+with the same kernel handling: time limits, restarts after a crash, capped output.
+
+In both modes a broken exercise costs its time limit once: after an exercise times out, its
+remaining test cells fail at once with the timeout message.
+
+:class:`GradingExecute` is the nbgrader preprocessor that replaces nbgrader's ``Execute`` (see
+:func:`configure`), so plain ``nbgrader autograde`` grades the same way.
+"""
+from __future__ import annotations
+
+import ast
+import atexit
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Float, Integer, Unicode
+
+from .notebook import CheckCall, check_calls, grade_id, nbgrader_meta
+from .session import KernelSession, KernelSubject, Limits
+
+MODES = ("isolated", "in-kernel")
+RECORDS = ".autograder/records"
+
+# names that reach the reference (or any module) without naming it
+_INDIRECT = ("__import__", "importlib", "__globals__", "__builtins__", "sys.modules", "__loader__")
+
+
+@dataclass
+class CellVerdict:
+    grade_id: str
+    exercise: str | None
+    family: str | None
+    passed: bool
+    message: str
+    mistake: str | None = None
+    ran_on: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class NotebookReport:
+    notebook: str
+    mode: str
+    seed: int
+    cells: list[CellVerdict] = field(default_factory=list)
+    flagged: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    kernel_restarts: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _exercise_of(cell_id: str | None, calls: list[CheckCall]) -> str | None:
+    from .exercises import EXERCISES
+
+    if calls:
+        return calls[0].exercise
+    if not cell_id:
+        return None
+    found = [e for e in EXERCISES if cell_id == e or cell_id.startswith(e + "_")]
+    return max(found, key=len) if found else None
+
+
+def _family_of(cell_id: str | None, calls: list[CheckCall]) -> str | None:
+    if calls:
+        return calls[0].family
+    return cell_id.rsplit("_", 1)[-1] if cell_id and "_" in cell_id else None
+
+
+def _stream(text: str, name: str = "stdout"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def _error(ename: str, evalue: str):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                  traceback=[f"\x1b[31m{ename}\x1b[0m: {evalue}"])
+
+
+def static_reference_use(source: str) -> str | None:
+    """Why a solution cell's source reaches the reference, or ``None``: it names ``scse_ref``,
+    or reaches modules indirectly (``__import__``, ``importlib``, ``sys.modules``,
+    ``__globals__``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + ([node.module] if getattr(node, "module",
+                                                                               None) else [])
+            if any(n and n.split(".")[0] == "scse_ref" for n in names):
+                return "imports scse_ref, the course's reference implementation"
+        if isinstance(node, ast.Name) and node.id in ("scse_ref", "__import__", "__builtins__"):
+            return f"uses {node.id}"
+        if isinstance(node, ast.Attribute) and node.attr in ("__globals__", "modules",
+                                                             "__builtins__", "__loader__") \
+                and not (node.attr == "modules" and not (isinstance(node.value, ast.Name)
+                                                         and node.value.id == "sys")):
+            return f"reaches other modules through .{node.attr}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and "scse_ref" in node.value:
+            return "names scse_ref in a string"
+        if isinstance(node, ast.Name) and node.id == "importlib":
+            return "uses importlib"
+    return None
+
+
+class NotebookGrader:
+    """Grades the cells of one notebook with one kernel session."""
+
+    def __init__(self, session: KernelSession, *, mode: str, limits: Limits,
+                 seed: int | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.session = session
+        self.mode = mode
+        self.limits = limits
+        self.seed = secrets.randbits(62) if seed is None else seed
+        self.subject = KernelSubject(session) if mode == "isolated" else None
+        self.timed_out: set[str] = set()
+        self.budgeted: set[str] = set()
+        self.flag_checked: set[str] = set()
+        self.count = 0
+
+    def grade(self, nb, name: str = "") -> NotebookReport:
+        start = time.monotonic()
+        report = NotebookReport(notebook=name, mode=self.mode, seed=self.seed)
+        self.solutions = {grade_id(c): c.source for c in nb.cells
+                          if nbgrader_meta(c).get("solution") and grade_id(c)}
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            meta = nbgrader_meta(cell)
+            cid = meta.get("grade_id")
+            graded = bool(meta.get("grade")) and not meta.get("solution")
+            calls = check_calls(cell.source)
+            self.count += 1
+            cell.execution_count = self.count
+            if calls and self.mode == "isolated":
+                self._judge(cell, cid, calls, graded, report)
+            else:
+                self._run(cell, cid, calls, graded, index, report)
+        report.kernel_restarts = self.session.restarts
+        report.seconds = time.monotonic() - start
+        return report
+
+    # --- student code (and, in-kernel, test cells) -------------------------------------------
+    def _run(self, cell, cid, calls, graded, index, report) -> None:
+        exercise = _exercise_of(cid, calls) if graded or calls else None
+        family = _family_of(cid, calls) if graded or calls else None
+        if exercise in self.timed_out:
+            cell.outputs = [_error("TimeoutError", f"skipped: the checks of {exercise} already "
+                                   "ran past the exercise's time limit")]
+            if graded:
+                report.cells.append(CellVerdict(cid, exercise, family, False,
+                                                cell.outputs[0]["evalue"], "timeout"))
+            return
+        timeout = self.limits.exercise_timeout if (graded or calls) else self.limits.cell_timeout
+        run = self.session.execute(cell.source, timeout, record=not (graded or calls))
+        cell.outputs = run.outputs
+        if run.status == "timeout":
+            message = (f"the cell did not finish within {timeout:g} s and was stopped: an "
+                       "infinite loop, a blocking call, or a very slow computation")
+            cell.outputs.append(_error("CellTimeoutError", message))
+            if exercise:
+                self.timed_out.add(exercise)
+        elif run.status == "died":
+            message = ("the kernel died while running this cell (os._exit, a crash in native "
+                       "code, or memory exhaustion); it was restarted with the cells before it")
+            cell.outputs.append(_error("KernelDied", message))
+        if run.status != "ok" and not graded:
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            what = cell.outputs[-1].get("ename", run.ename) if cell.outputs else run.ename
+            detail = cell.outputs[-1].get("evalue", run.evalue) if cell.outputs else run.evalue
+            report.errors.append(f"{what}: {str(detail)[:300]} (cell {index + 1}, "
+                                 f"{cid or first!r})")
+        if graded:
+            failed = [o for o in cell.outputs if o.get("output_type") == "error"
+                      or (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            message = failed[-1].get("evalue", "wrote to stderr") if failed else "passed"
+            report.cells.append(CellVerdict(cid, exercise, family, not failed, str(message),
+                                            "timeout" if exercise in self.timed_out else None,
+                                            seconds=run.seconds))
+
+    # --- test cells, judged here --------------------------------------------------------------
+    def _judge(self, cell, cid, calls, graded, report) -> None:
+        from .exercises import EXERCISES
+
+        outputs, verdicts = [], []
+        for cc in calls:
+            exercise = EXERCISES.get(cc.exercise)
+            began = time.monotonic()
+            if exercise is None:
+                passed, message, mistake, ran_on = False, f"unknown exercise {cc.exercise!r}", \
+                    "grader", None
+            elif cc.exercise in self.timed_out:
+                passed, message, mistake, ran_on = False, (
+                    f"{exercise.name} ran past the time limit of {self.limits.exercise_timeout:g}"
+                    " s in an earlier check: an infinite loop, a blocking call, or a very slow "
+                    "computation"), "timeout", None
+            else:
+                if cc.exercise not in self.budgeted:
+                    self.budgeted.add(cc.exercise)
+                    self.subject.budget(self.limits.exercise_timeout)
+                reason = self._reference_use(exercise, report)
+                if reason:
+                    passed, message, mistake, ran_on = False, (
+                        f"{exercise.name} is not your own code: it {reason}. The answer must "
+                        "not use the course's reference implementation; this exercise earns no "
+                        "points."), "reference-used", None
+                else:
+                    outcome = exercise.check(cc.family, self.subject, self.seed)
+                    passed, message, mistake, ran_on = (outcome.passed, outcome.message,
+                                                        outcome.mistake, outcome.ran_on)
+                    if self.subject.timed_out:
+                        self.timed_out.add(cc.exercise)
+            outputs.append(_stream(f"\u2713 {message}\n") if passed
+                           else _error("CheckFailed", message))
+            verdicts.append(CellVerdict(cid or "", cc.exercise, cc.family, passed, message,
+                                        mistake, ran_on, time.monotonic() - began))
+        cell.outputs = outputs
+        if graded:
+            failed = [v for v in verdicts if not v.passed]
+            report.cells.append(failed[0] if failed else verdicts[0])
+
+    def _reference_use(self, exercise, report) -> str | None:
+        """Why the answer to ``exercise`` is the reference, or ``None`` (checked once)."""
+        if exercise.id in report.flagged:
+            return report.flagged[exercise.id]
+        if exercise.id in self.flag_checked:
+            return None
+        self.flag_checked.add(exercise.id)
+        reason = None
+        source = self.solutions.get(exercise.id)
+        if source is not None:
+            reason = static_reference_use(source)
+        if reason is None:
+            reason = self._runtime_reference_use(exercise)
+        if reason:
+            report.flagged[exercise.id] = reason
+        return reason
+
+    def _runtime_reference_use(self, exercise) -> str | None:
+        """Ask the kernel which classes the answer is made of and which reference functions run
+        when it is called (defence in depth behind the static scan)."""
+        import torch
+
+        from .core import Context
+        from .protocol import Call
+
+        case = (list(exercise.value_cases) or list(exercise.shape_cases) or [None])[0]
+        refs = exercise.reference_qualnames()
+        if case is None or not refs:
+            return None
+        calls = [Call(name=exercise.name, init=case.init, args=None, introspect=True)]
+        if case.inputs:
+            ctx = Context(self.subject, exercise.name, self.seed)
+            calls.append(exercise.probe(ctx, case, torch.float32).call(trace=True))
+        for res in self.subject.run(calls):
+            if not res.ok:
+                continue
+            hits = [c for c in (res.classes or []) + (res.traced or [])
+                    if c in refs or any(c.startswith(r + ".") for r in refs)]
+            if hits:
+                return f"is or runs the reference ({hits[0]})"
+        return None
+
+
+# --- kernels started ahead ---------------------------------------------------------------------
+
+
+class _Spare:
+    """One kernel started in the background while the current submission is graded."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.key = None
+        self.session: KernelSession | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _start(self, key) -> None:
+        isolated, limits = key
+
+        def run():
+            try:
+                self.session = KernelSession(isolated=isolated, limits=limits).start()
+            except BaseException as exc:  # noqa: BLE001 - reported on take()
+                self.error = exc
+
+        self.key, self.session, self.error = key, None, None
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def take(self, isolated: bool, limits: Limits, files: list[Path]) -> KernelSession:
+        key = (isolated, limits)
+        with self.lock:
+            session = None
+            if self.thread is not None and self.key == key:
+                self.thread.join()
+                if self.error is None and self.session is not None and self.session.alive():
+                    session = self.session
+            elif self.thread is not None:
+                self.thread.join()
+                if self.session is not None:
+                    self.session.shutdown()
+            if session is None:
+                session = KernelSession(isolated=isolated, limits=limits).start()
+            self._start(key)
+        for f in files:
+            import shutil
+
+            shutil.copy(f, session.sandbox / Path(f).name)
+        return session
+
+
+SPARE = _Spare()
+
+
+def _shutdown_spare() -> None:
+    if SPARE.thread is not None:
+        SPARE.thread.join()
+    if SPARE.session is not None:
+        SPARE.session.shutdown()
+
+
+atexit.register(_shutdown_spare)
+
+
+def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
+               ahead: bool = True) -> NotebookReport:
+    """Grade notebook ``nb`` (read from ``path``) in a fresh kernel; fills in its outputs."""
+    files = [path] if path.exists() else []
+    session = SPARE.take(mode == "isolated", limits, files) if ahead else \
+        KernelSession(isolated=mode == "isolated", limits=limits, files=files).start()
+    try:
+        return NotebookGrader(session, mode=mode, limits=limits, seed=seed).grade(nb, path.stem)
+    finally:
+        session.shutdown()
+
+
+class GradingExecute(NbGraderPreprocessor):
+    """nbgrader's ``Execute``, replaced: grade with :class:`NotebookGrader` in the chosen mode
+    and save a report of the verdicts next to the gradebook (``.autograder/records``)."""
+
+    mode = Unicode("isolated", help="'isolated' or 'in-kernel'").tag(config=True)
+    cell_timeout = Float(60.0, help="seconds per student cell").tag(config=True)
+    exercise_timeout = Float(30.0, help="seconds for all checks of one exercise").tag(config=True)
+    memory_mb = Integer(3072, help="address space limit of the kernel, in MiB").tag(config=True)
+    seed = Integer(-1, help="seed of the checks (-1: fresh for each submission)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        path = folder / f"{resources['unique_key']}.ipynb"
+        limits = Limits(memory_mb=self.memory_mb, cell_timeout=self.cell_timeout,
+                        exercise_timeout=self.exercise_timeout)
+        report = grade_file(path, nb, mode=self.mode, limits=limits,
+                            seed=None if self.seed < 0 else self.seed)
+        report.notes += _restored_cells(nb)
+        db = info["db_url"].removeprefix("sqlite:///")
+        target = Path(db).resolve().parent / RECORDS / info["assignment"] / info["student"]
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f".{info['notebook']}.json.tmp"
+        tmp.write_text(json.dumps(report.to_json(), indent=1))
+        os.replace(tmp, target / f"{info['notebook']}.json")
+        resources["autograder_report"] = report
+        return nb, resources
+
+
+def _restored_cells(nb) -> list[str]:
+    marker = "was missing from the submission"
+    return [f"test cell {grade_id(c)} was missing from the submission and was restored from "
+            "the gradebook" for c in nb.cells if marker in c.source]
+
+
+def configure(c, mode: str = "isolated", **options) -> None:
+    """Make nbgrader's ``autograde`` grade through :class:`GradingExecute` (in nbgrader_config.py:
+    ``from autograder.grading import configure; configure(c)``)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    c.Autograde.autograde_preprocessors = [
+        GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata]
+    c.GradingExecute.mode = mode
+    for key, value in options.items():
+        setattr(c.GradingExecute, key, value)
+    # a deleted test cell is put back and graded, instead of "needs manual grading"
+    c.OverwriteCells.add_missing_cells = True

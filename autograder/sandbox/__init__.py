@@ -1,0 +1,1 @@
+"""The sandbox of isolated grading: the kernel entry point and its audit-hook policy."""

@@ -1,0 +1,158 @@
+"""Entry point of a grading kernel: ``python -m autograder.sandbox.kernel -f CONNECTION_FILE ...``.
+
+Before the IPython kernel starts, it sets the process's resource limits, moves into the sandbox
+folder and loads what every lesson needs (torch, numpy, matplotlib, scse_ref, coursekit), so that
+student code starts in seconds. In ``--isolated`` mode it also:
+
+- loads the call executor (``autograder/executor.py``, ``protocol.py``) under a private package
+  name, without the grader's other modules, and exposes it as ``__autograder_call__``;
+- replaces ``autograder`` by a stub whose ``check`` explains that checks run in the grader (so a
+  lesson's ``from autograder import check`` still works), and drops the repository from
+  ``sys.path``;
+- installs the audit hook of :mod:`autograder.sandbox.policy` as the kernel's last start-up step,
+  after IPython's own initialisation and before any student code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+from pathlib import Path
+
+AUTOGRADER_DIR = Path(__file__).resolve().parent.parent
+PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "matplotlib", "matplotlib.pyplot",
+           "safetensors.torch", "scse_ref", "coursekit", "coursekit.data", "coursekit.plots")
+
+
+def _limit(kind: int, value: int | None) -> None:
+    if value is None:
+        return
+    soft, hard = resource.getrlimit(kind)
+    new_hard = value if hard == resource.RLIM_INFINITY else min(hard, value)
+    resource.setrlimit(kind, (min(value, new_hard), new_hard))
+
+
+def _parse(argv: list[str]):
+    p = argparse.ArgumentParser()
+    p.add_argument("-f", dest="connection_file", required=True)
+    p.add_argument("--sandbox", required=True, help="working folder, the only writable one")
+    p.add_argument("--memory-mb", type=int, default=None, help="address space limit")
+    p.add_argument("--cpu-seconds", type=int, default=None, help="CPU time limit of the kernel")
+    p.add_argument("--processes", type=int, default=None, help="process limit (non-root)")
+    p.add_argument("--isolated", action="store_true")
+    return p.parse_args(argv)
+
+
+def _stub_autograder():
+    import types
+
+    stub = types.ModuleType("autograder")
+    stub.__doc__ = "In isolated grading, checks run in the grader process, not in this kernel."
+
+    def check(*args, **kwargs):
+        raise RuntimeError("checks run in the grader during isolated grading, not in the kernel")
+
+    stub.check = check
+    stub.__path__ = []  # a package with nothing more in it
+    return stub
+
+
+def _load_kernel_side():
+    """The executor, the protocol and the policy under the private package
+    ``_autograder_kernel``: only these files, none of the grader's checks."""
+    import importlib
+    import types
+
+    pkg = types.ModuleType("_autograder_kernel")
+    pkg.__path__ = [str(AUTOGRADER_DIR)]
+    sys.modules["_autograder_kernel"] = pkg
+    protocol = importlib.import_module("_autograder_kernel.protocol")
+    executor = importlib.import_module("_autograder_kernel.executor")
+    policy = importlib.import_module("_autograder_kernel.sandbox.policy")
+    return protocol, executor, policy
+
+
+def _make_entry(protocol, executor):
+    """``__autograder_call__(text, blob_b64)``: run one encoded call on the kernel's namespace
+    and publish the encoded result as display data."""
+    import base64
+
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+
+    def call(text: str, blob: str, limit: int) -> None:
+        message = protocol.decode(text, base64.b64decode(blob))
+        result = executor.execute(get_ipython().user_ns, message)
+        out_text, out_blob = protocol.encode(result)
+        if len(out_blob) > limit:
+            result = protocol.Result(error={"stage": "output", "type": "ValueError",
+                                            "message": f"the outputs take {len(out_blob)} bytes, "
+                                                       f"over the limit of {limit}"})
+            out_text, out_blob = protocol.encode(result)
+        publish_display_data({"application/x-autograder-result": {
+            "json": out_text, "blob": base64.b64encode(out_blob).decode()}})
+
+    return call
+
+
+def _read_only_roots() -> list[str]:
+    import site
+    import sysconfig
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             *site.getsitepackages(), sysconfig.get_paths()["stdlib"],
+             sysconfig.get_paths()["platstdlib"]}
+    for name in ("scse_ref", "coursekit"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            roots.add(str(Path(module.__file__).parent))
+    roots.update({"/sys/devices/system/cpu", "/etc/localtime", "/usr/share/zoneinfo",
+                  "/usr/share/fonts", "/etc/fonts", "/usr/lib", "/lib"})
+    return sorted(roots)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    sandbox = os.path.realpath(args.sandbox)
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_AS, None if args.memory_mb is None else args.memory_mb * 2 ** 20)
+    _limit(resource.RLIMIT_CPU, args.cpu_seconds)
+    _limit(resource.RLIMIT_FSIZE, 256 * 2 ** 20)
+    if os.geteuid() != 0:
+        _limit(resource.RLIMIT_NPROC, args.processes)
+    os.makedirs(os.path.join(sandbox, "tmp"), exist_ok=True)
+    os.environ.update({"HOME": sandbox, "TMPDIR": os.path.join(sandbox, "tmp"),
+                       "MPLCONFIGDIR": os.path.join(sandbox, "tmp"), "MPLBACKEND": "Agg",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                       "PYTHONDONTWRITEBYTECODE": "1"})
+    os.chdir(sandbox)
+    sys.dont_write_bytecode = True
+    for name in PRELOAD:
+        __import__(name)
+    import torch
+
+    torch.set_num_threads(1)
+    kernel_argv = ["-f", args.connection_file, "--HistoryManager.hist_file=:memory:",
+                   "--IPKernelApp.log_level=ERROR", "--Application.log_level=ERROR"]
+    if args.isolated:
+        protocol, executor, policy = _load_kernel_side()
+        for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
+            del sys.modules[name]
+        sys.modules["autograder"] = _stub_autograder()
+        repo = str(AUTOGRADER_DIR.parent)
+        sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != repo]
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(kernel_argv)
+    if args.isolated:
+        import builtins
+
+        builtins.__autograder_call__ = _make_entry(protocol, executor)
+        policy.install(sandbox, _read_only_roots())
+    app.start()
+
+
+if __name__ == "__main__":
+    main()

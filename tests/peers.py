@@ -28,7 +28,7 @@ import sys
 import types
 from pathlib import Path
 
-import torch
+import torch  # the seed imports it too; used by the doctest above
 import torch.nn as nn
 
 #: Where ``make setup`` installs timm, segmentation_models_pytorch and torchvision (no deps).

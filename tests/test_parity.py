@@ -68,10 +68,10 @@ def _fvcore():
 
 def _draw_(module: nn.Module, seed: int) -> None:
     """Draw every parameter of ``module``: weights N(0, 1/fan_in), so that pre-activations have unit
-    scale (ReLUs neither all dead nor all alive, sigmoids not saturated), biases N(0, 0.5^2)."""
+    scale (sigmoids not saturated, ReLUs cutting some units), biases N(0, 0.5^2)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in module.named_parameters():
+        for p in module.parameters():
             if p.dim() > 1:
                 fan_in = p[0].numel()
                 draw = torch.randn(p.shape, generator=gen, dtype=torch.float64) / fan_in ** 0.5

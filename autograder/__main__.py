@@ -21,6 +21,27 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
 
+    p = sub.add_parser("grade", help="grade every submission in submitted/ of an nbgrader course "
+                                     "(run in the course folder): grades.csv, feedback, report")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all with submissions)")
+    p.add_argument("--course", default=".", help="course folder (default: the current one)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: one "
+                   "per CPU core)")
+    p.add_argument("--force", action="store_true", help="grade again what is already graded")
+    p.add_argument("--mode", choices=["isolated", "in-kernel"], default="isolated",
+                   help="isolated (default): checks run in the grader, student code in a "
+                        "sandboxed kernel; in-kernel: nbgrader's way, tests in the student's kernel")
+    p.add_argument("--time-limit", type=float, default=30.0,
+                   help="seconds for all checks of one exercise (default 30)")
+    p.add_argument("--cell-timeout", type=float, default=60.0,
+                   help="seconds per cell of the student's notebook (default 60)")
+    p.add_argument("--memory-mb", type=int, default=3072,
+                   help="memory limit of each student's kernel in MiB (default 3072)")
+    p.add_argument("--seed", type=int, default=-1, help="seed of the checks (default: fresh "
+                   "per submission)")
+    p.add_argument("--gradescope", action="store_true", help="also write Gradescope results.json")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     if args.command == "check":
         from .selfcheck import main as check_main
@@ -28,6 +49,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "release":
         from .release import main as release_main
         return release_main(args.assignments or None)
+    if args.command == "grade":
+        from .pipeline import Options, grade
+        options = Options(mode=args.mode, jobs=args.jobs, force=args.force,
+                          cell_timeout=args.cell_timeout, exercise_timeout=args.time_limit,
+                          memory_mb=args.memory_mb, seed=args.seed, gradescope=args.gradescope,
+                          progress=not args.no_progress)
+        try:
+            summary = grade(args.course, args.assignments or None, options)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already graded, "
+              f"failed {len(summary.failed)} in {summary.seconds:.1f} s")
+        for task, error in summary.failed:
+            print(f"  {task.student} / {task.assignment}: {error}")
+        if summary.report_dir is not None:
+            print(f"class report: {summary.report_dir / 'index.html'}")
+        return 1 if summary.failed else 0
     return 2
 
 

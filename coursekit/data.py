@@ -92,3 +92,36 @@ def grid_shape(count: int, ncols: int) -> tuple[int, int]:
     """Rows and columns of a grid of ``count`` panels, at most ``ncols`` wide."""
     cols = max(1, min(ncols, count))
     return math.ceil(count / cols), cols
+
+
+def feature_batch(n: int, size: int = 32, *, informative: int = 2, noisy: int = 6,
+                  n_shapes: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of feature maps over images of shapes, as :func:`feature_maps` makes for one disc:
+    the first ``informative`` channels show the shapes clearly, the other ``noisy`` ones barely.
+
+    Channel ``i < informative`` is ``mask + texture of std 0.3``; the others are
+    ``0.25 * mask + texture of std 1``: the object is there, but buried in noise (the seed's
+    channels 3 and 4 of the horse). Every sample has its own ``n_shapes`` discs, squares and
+    triangles. All textures come from one batched convolution, so a batch costs a few
+    milliseconds.
+
+    Returns ``(features (n, informative + noisy, size, size), masks (n, 1, size, size) bool)``.
+    """
+    g = _generator(seed)
+    kinds = ("disc", "square", "triangle")
+    masks = torch.zeros(n, 1, size, size, dtype=torch.bool)
+    for i in range(n):
+        for _ in range(n_shapes):
+            kind = kinds[int(torch.randint(len(kinds), (1,), generator=g))]
+            r = size / 12 + (size / 6 - size / 12) * float(torch.rand(1, generator=g))
+            cy, cx = (r + (size - 2 * r) * float(torch.rand(1, generator=g)) for _ in range(2))
+            masks[i, 0] |= shape_mask(size, size, kind=kind, center=(cy, cx), size=r)
+    channels = informative + noisy
+    smooth = 3
+    noise = torch.randn(n * channels, 1, size + smooth - 1, size + smooth - 1, generator=g)
+    tex = torch.nn.functional.conv2d(noise, torch.ones(1, 1, smooth, smooth) / smooth ** 2)
+    tex = tex - tex.mean(dim=(2, 3), keepdim=True)
+    tex = (tex / tex.std(dim=(2, 3), keepdim=True).clamp_min(1e-8)).view(n, channels, size, size)
+    strength = torch.tensor([1.0] * informative + [0.25] * noisy).view(1, channels, 1, 1)
+    scale = torch.tensor([0.3] * informative + [1.0] * noisy).view(1, channels, 1, 1)
+    return strength * masks.float() + scale * tex, masks

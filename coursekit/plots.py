@@ -80,3 +80,28 @@ def curves(xs: Sequence[float], series: dict[str, Sequence[float]], *, xlabel: s
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def heatmaps(panels: dict[str, torch.Tensor], *,
+             extent: tuple[float, float, float, float] = (0, 1, 0, 1), xlabel: str = "",
+             ylabel: str = "", vmin: float | None = None, vmax: float | None = None,
+             cmap: str = "magma", suptitle: str | None = None):
+    """Side-by-side heatmaps of functions of two variables, with axes and one shared colour bar.
+
+    ``panels`` maps a title to a 2-D tensor whose rows follow the y axis (bottom to top) and
+    columns the x axis; ``extent`` is ``(x0, x1, y0, y1)``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.0, 3.4),
+                             squeeze=False, layout="constrained")
+    image = None
+    for ax, (name, data) in zip(axes[0], panels.items()):
+        image = ax.imshow(data.detach().cpu(), origin="lower", extent=extent, cmap=cmap,
+                          vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[0]), shrink=0.85)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig

@@ -20,3 +20,9 @@ __all__ = [
     "global_avg_pool", "make_divisible", "reduced_channels", "create_layer", "LAYERS",
     "Excitation", "ChannelSE", "SpatialSE", "SCSE", "MODES",
 ]
+
+# Lessons 03-04: reading a spatial map as data, and where an SE unit goes in a residual block.
+from .blocks import ATTENTIONS, PLACEMENTS, SEResidualBlock  # noqa: E402
+from .maps import kept_iou, kept_mask  # noqa: E402
+
+__all__ += ["kept_mask", "kept_iou", "SEResidualBlock", "PLACEMENTS", "ATTENTIONS"]

@@ -1,0 +1,51 @@
+"""One typical mistake per solution cell of lesson 04, and a phrase its feedback must show.
+
+``MISTAKES = {grade_id: (wrong source of the whole solution cell, substring of the hint)}``;
+tests/test_lessons.py submits each one alone and checks that it loses points in that exercise
+only, with the hint in the feedback.
+"""
+
+MISTAKES = {
+    # max-out taken on the gates: x * max(g_c, g_s), which differs from max(x g_c, x g_s) for x < 0
+    "scse": ('''
+class SCSE(nn.Module):
+    MODES = ("add", "max", "mul", "concat")
+
+    def __init__(self, channels, reduction=16, mode="add"):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {self.MODES}")
+        self.mode = mode
+        self.cse = ChannelSE(channels, reduction)
+        self.sse = SpatialSE(channels)
+
+    def forward(self, x):
+        if self.mode == "max":
+            return x * torch.maximum(self.cse.gate(x), self.sse.gate(x))
+        xc, xs = self.cse(x), self.sse(x)
+        if self.mode == "add":
+            return xc + xs
+        if self.mode == "mul":
+            return xc * xs
+        return torch.cat([xc, xs], dim=1)
+''', "max-out compares the two scaled outputs"),
+    # the biases forgotten in the count
+    "scse_params": ('''
+def scse_params(channels, reduction):
+    hidden = max(1, channels // reduction)
+    return 2 * channels * hidden + channels
+''', "without biases"),
+    # the SE unit after the addition and the ReLU: SENet's SE-POST
+    "se_residual": ('''
+class SEResidualBlock(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.se = ChannelSE(channels, reduction)
+
+    def forward(self, x):
+        out = self.conv2(F.relu(self.conv1(x)))
+        return self.se(F.relu(x + out))
+''', "SE-POST"),
+}

@@ -13,6 +13,10 @@ layer works:
 - :class:`ScaleAdd` computes ``x * (gate_c + gate_s)`` into one output buffer that keeps the memory
   format of ``x`` (channels_last stays channels_last) and saves nothing of full size but ``x``.
 
+Both backward passes are differentiable when a graph of the gradient is asked for
+(``create_graph=True``: gradient penalties, double backward); otherwise they write into reused
+buffers.
+
 ``bench/bench_scse.py`` measures this path against the two-branch form, the seed's module and
 segmentation_models_pytorch's ``SCSEModule``.
 """
@@ -73,28 +77,30 @@ class Squeeze(Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor):
         # weight: the spatial conv's (1, C, 1, ..., 1) kernel, seen as (C,)
-        w = weight.reshape(-1)
         z = x.mean(dim=_spatial_dims(x))
-        s = _channel_sum(x, w)
-        ctx.save_for_backward(x, w)
-        ctx.weight_shape = weight.shape
+        s = _channel_sum(x, weight.reshape(-1))
+        ctx.save_for_backward(x, weight)
         return z, s
 
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor, grad_s: torch.Tensor):
-        x, w = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
+        w = weight.reshape(-1)
         n, c = x.shape[:2]
         ones = (1,) * (x.dim() - 2)
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             # d/dx = grad_z / |S| (broadcast over space) + w_c * grad_s (broadcast over channels)
-            count = _length(x)
-            # (a broadcasting addcmul is several times slower on the CPU than mul + add_)
-            grad_x = torch.empty_like(x)
-            torch.mul(w.view(1, c, *ones), grad_s, out=grad_x)
-            grad_x.add_((grad_z / count).view(n, c, *ones))
+            scaled = (grad_z / _length(x)).view(n, c, *ones)
+            if torch.is_grad_enabled():   # create_graph=True: stay differentiable
+                grad_x = w.view(1, c, *ones) * grad_s + scaled
+            else:
+                # (a broadcasting addcmul is several times slower on the CPU than mul + add_)
+                grad_x = torch.empty_like(x)
+                torch.mul(w.view(1, c, *ones), grad_s, out=grad_x)
+                grad_x.add_(scaled)
         if ctx.needs_input_grad[1]:
-            grad_w = _channel_weight_grad(x, grad_s).view(ctx.weight_shape)
+            grad_w = _channel_weight_grad(x, grad_s).view(weight.shape)
         return grad_x, grad_w
 
 
@@ -121,8 +127,11 @@ class ScaleAdd(Function):
             if ctx.needs_input_grad[2]:
                 grad_s = buffer.sum(dim=1, keepdim=True)
         if ctx.needs_input_grad[0]:
-            # reuse the buffer: a fresh full-size allocation costs page faults on the CPU
-            grad_x = torch.empty_like(x) if buffer is None else buffer
-            torch.add(gate_c, gate_s, out=grad_x)
-            grad_x.mul_(grad)
+            if torch.is_grad_enabled():   # create_graph=True: stay differentiable
+                grad_x = grad * (gate_c + gate_s)
+            else:
+                # reuse the buffer: a fresh full-size allocation costs page faults on the CPU
+                grad_x = torch.empty_like(x) if buffer is None else buffer
+                torch.add(gate_c, gate_s, out=grad_x)
+                grad_x.mul_(grad)
         return grad_x, grad_c, grad_s

@@ -27,6 +27,8 @@ _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 def _hidden_width(channels: int, reduction: int, rd_channels: int | None,
                   rd_divisor: int | None) -> int:
+    if rd_divisor is not None:
+        positive_int("rd_divisor", rd_divisor)
     hidden = reduced_channels(channels, reduction, divisor=rd_divisor)
     return hidden if rd_channels is None else positive_int("rd_channels", rd_channels)
 
@@ -37,9 +39,10 @@ def _autocast_on(x: torch.Tensor) -> bool:
 
 
 def _check_spatial_dims(spatial_dims) -> int:
-    if isinstance(spatial_dims, bool) or spatial_dims not in _CONVS:
-        raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}")
-    return int(spatial_dims)
+    if isinstance(spatial_dims, bool) or not isinstance(spatial_dims, int) \
+            or spatial_dims not in _CONVS:
+        raise ValueError(f"spatial_dims must be 1, 2 or 3 (an int), got {spatial_dims!r}")
+    return spatial_dims
 
 
 class Excitation(nn.Module):
@@ -83,10 +86,12 @@ class Excitation(nn.Module):
         self.channels = positive_int("channels", channels)
         self.reduction = positive_int("reduction", reduction)
         self.hidden = _hidden_width(self.channels, self.reduction, rd_channels, rd_divisor)
+        act = create_layer(act_layer, argument="act_layer")          # checked before any weight
+        gate_act = create_layer(gate_layer, argument="gate_layer")
         self.fc1 = nn.Linear(self.channels, self.hidden, bias=bias)
-        self.act = create_layer(act_layer, argument="act_layer")
+        self.act = act
         self.fc2 = nn.Linear(self.hidden, self.channels, bias=bias)
-        self.gate_act = create_layer(gate_layer, argument="gate_layer")
+        self.gate_act = gate_act
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         tensor_input(z, who="Excitation", channels=self.channels, ndim=2)
@@ -189,8 +194,9 @@ class SpatialSE(nn.Module):
         super().__init__()
         self.channels = positive_int("channels", channels)
         self.spatial_dims = _check_spatial_dims(spatial_dims)
+        gate_act = create_layer(gate_layer, argument="gate_layer")   # checked before any weight
         self.conv = _CONVS[self.spatial_dims](self.channels, 1, kernel_size=1, bias=bias)
-        self.gate_act = create_layer(gate_layer, argument="gate_layer")
+        self.gate_act = gate_act
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The spatial map of ``x``: ``(N, C, *spatial) -> (N, 1, *spatial)``."""
@@ -256,6 +262,7 @@ class SCSE(nn.Module):
         if mode not in MODES:
             raise ValueError(f"mode={mode!r} is not an scSE aggregation; use one of "
                              + ", ".join(repr(m) for m in MODES))
+        _check_spatial_dims(spatial_dims)                            # before the cSE's weights
         self.mode = mode
         self.fused = bool(fused)
         self.cse = ChannelSE(channels, reduction, rd_channels=rd_channels, rd_divisor=rd_divisor,

@@ -560,13 +560,21 @@ def test_fused_add_passes_gradcheck_on_input_and_parameters(case, option):
     assert torch.autograd.gradcheck(run, (x, *params))
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="the fused path's backward is not differentiable (it writes with out=); "
-                          "double backward needs SCSE(..., fused=False)")
 def test_fused_add_supports_double_backward():
     x = _input((2, 8, 3, 4), torch.float64, 1).requires_grad_()
     fused, _ = _fused_pair(8, 2, {}, torch.float64, x)
-    torch.autograd.gradgradcheck(fused, (x,))
+    assert torch.autograd.gradgradcheck(fused, (x,))
+
+
+def test_fused_add_double_backward_reaches_the_parameters():
+    x = _input((2, 8, 3, 4), torch.float64, 1).requires_grad_()
+    fused, plain = _fused_pair(8, 2, {}, torch.float64, x)
+    grads = []
+    for module in (fused, plain):
+        (gx,) = torch.autograd.grad(module(x).pow(2).sum(), x, create_graph=True)
+        grads.append(torch.autograd.grad(gx.pow(2).sum(), list(module.parameters())))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_two_branch_add_supports_double_backward():

@@ -5,6 +5,8 @@ fails for the plausible wrong implementation it names, not only for a crash.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -282,16 +284,25 @@ def test_bad_reduction_raises_naming_the_argument_before_any_tensor_work(cls, va
 @pytest.mark.parametrize("cls", ["Excitation", "ChannelSE", "SCSE"])
 @pytest.mark.parametrize("name", ["rd_channels", "rd_divisor"])
 def test_bad_rd_channels_and_rd_divisor_raise_naming_the_argument(cls, name):
-    argument = "divisor" if name == "rd_divisor" else name     # rd_divisor is checked as divisor
-    _raises_before_tensor_work(ValueError, f"^{argument} must be a positive int, got 0$",
+    _raises_before_tensor_work(ValueError, f"^{name} must be a positive int, got 0$",
                                lambda: CONSTRUCTORS[cls](**{name: 0}))
 
 
-@pytest.mark.parametrize("value", [0, 4, -1, True, "2", None])
+@pytest.mark.parametrize("value", [0, 4, -1, True, "2", None, 2.0])
 @pytest.mark.parametrize("cls", ["SpatialSE", "SCSE"])
-def test_bad_spatial_dims_raise_naming_the_argument(cls, value):
-    with pytest.raises(ValueError, match=rf"^spatial_dims must be 1, 2 or 3, got {value!r}$"):
-        CONSTRUCTORS[cls](spatial_dims=value)
+def test_bad_spatial_dims_raise_naming_the_argument_before_any_tensor_work(cls, value):
+    _raises_before_tensor_work(
+        ValueError, rf"^spatial_dims must be 1, 2 or 3 \(an int\), got {re.escape(repr(value))}$",
+        lambda: CONSTRUCTORS[cls](spatial_dims=value))
+
+
+@pytest.mark.parametrize("cls, argument", [("Excitation", "act_layer"),
+                                           ("Excitation", "gate_layer"),
+                                           ("SpatialSE", "gate_layer"), ("SCSE", "act_layer"),
+                                           ("SCSE", "gate_layer")])
+def test_unknown_layer_names_raise_before_any_tensor_work(cls, argument):
+    _raises_before_tensor_work(ValueError, rf"^{argument}='nope' is not a known layer",
+                               lambda: CONSTRUCTORS[cls](**{argument: "nope"}))
 
 
 @pytest.mark.parametrize("cls, x, error, match", [

@@ -46,9 +46,12 @@ class Course:
     def nbgrader(self, *args: str, check: bool = False, timeout: float | None = None,
                  env: dict | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in the course directory with this environment's tools."""
+        # one thread per kernel: with torch's default threads, processes sharing the cores run
+        # each other's gradchecks past their time limits (shared/notes/nbgrader-behaviour.md)
+        threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
                               capture_output=True, text=True, timeout=timeout,
-                              env=tool_env(**(env or {})))
+                              env=tool_env(**{**threads, **(env or {})}))
         if check and proc.returncode != 0:
             raise RuntimeError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -138,6 +138,7 @@ class NotebookGrader:
         self.seed = secrets.randbits(62) if seed is None else seed
         self.subject = KernelSubject(session) if mode == "isolated" else None
         self.timed_out: set[str] = set()
+        self.ended: dict[str, str] = {}    # exercise -> why its remaining checks fail at once
         self.budgeted: set[str] = set()
         self.flag_checked: set[str] = set()
         self.count = 0
@@ -168,9 +169,9 @@ class NotebookGrader:
     def _run(self, cell, cid, calls, graded, index, report) -> None:
         exercise = _exercise_of(cid, calls) if graded or calls else None
         family = _family_of(cid, calls) if graded or calls else None
-        if exercise in self.timed_out:
-            cell.outputs = [_error("TimeoutError", f"skipped: the checks of {exercise} already "
-                                   "ran past the exercise's time limit")]
+        if exercise in self.ended:
+            cell.outputs = [_error("TimeoutError" if exercise in self.timed_out else "KernelDied",
+                                   f"skipped: {self.ended[exercise]}")]
             if graded:
                 report.cells.append(CellVerdict(cid, exercise, family, False,
                                                 cell.outputs[0]["evalue"], "timeout"))
@@ -184,10 +185,16 @@ class NotebookGrader:
             cell.outputs.append(_error("CellTimeoutError", message))
             if exercise:
                 self.timed_out.add(exercise)
+                self.ended[exercise] = (f"a check of {exercise} did not finish within "
+                                        f"{timeout:g} s: an infinite loop, a blocking call, or a "
+                                        "very slow computation")
         elif run.status == "died":
             message = ("the kernel died while running this cell (os._exit, a crash in native "
                        "code, or memory exhaustion); it was restarted with the cells before it")
             cell.outputs.append(_error("KernelDied", message))
+            if exercise:
+                self.ended[exercise] = (f"a check of {exercise} killed the kernel (os._exit, a "
+                                        "crash in native code, or memory exhaustion)")
         if run.status != "ok" and not graded:
             first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
             what = cell.outputs[-1].get("ename", run.ename) if cell.outputs else run.ename
@@ -213,17 +220,18 @@ class NotebookGrader:
             if exercise is None:
                 passed, message, mistake, ran_on = False, f"unknown exercise {cc.exercise!r}", \
                     "grader", None
-            elif cc.exercise in self.timed_out:
-                passed, message, mistake, ran_on = False, (
-                    f"{exercise.name} ran past the time limit of {self.limits.exercise_timeout:g}"
-                    " s in an earlier check: an infinite loop, a blocking call, or a very slow "
-                    "computation"), "timeout", None
+            elif cc.exercise in self.ended:
+                passed, message, mistake, ran_on = False, self.ended[cc.exercise], \
+                    "timeout" if cc.exercise in self.timed_out else "crash", None
             else:
                 if cc.exercise not in self.budgeted:
                     self.budgeted.add(cc.exercise)
                     self.subject.budget(self.limits.exercise_timeout)
                 reason = self._reference_use(exercise, report)
-                if reason:
+                if cc.exercise in self.ended:
+                    passed, message, mistake, ran_on = False, self.ended[cc.exercise], \
+                        "timeout" if cc.exercise in self.timed_out else "crash", None
+                elif reason:
                     passed, message, mistake, ran_on = False, (
                         f"{exercise.name} is not your own code: it {reason}. The answer must "
                         "not use the course's reference implementation; this exercise earns no "
@@ -232,8 +240,8 @@ class NotebookGrader:
                     outcome = exercise.check(cc.family, self.subject, self.seed)
                     passed, message, mistake, ran_on = (outcome.passed, outcome.message,
                                                         outcome.mistake, outcome.ran_on)
-                    if self.subject.timed_out:
-                        self.timed_out.add(cc.exercise)
+                    if self.subject.fatal is not None:
+                        self._end(exercise, self.subject.fatal)
             outputs.append(_stream(f"\u2713 {message}\n") if passed
                            else _error("CheckFailed", message))
             verdicts.append(CellVerdict(cid or "", cc.exercise, cc.family, passed, message,
@@ -242,6 +250,19 @@ class NotebookGrader:
         if graded:
             failed = [v for v in verdicts if not v.passed]
             report.cells.append(failed[0] if failed else verdicts[0])
+
+    def _end(self, exercise, fatal) -> None:
+        """Remember that ``exercise`` timed out or killed its kernel: its later checks fail at
+        once with the same message instead of paying the time limit (or a restart) again."""
+        if fatal.error["type"] == "TimeoutError":
+            self.timed_out.add(exercise.id)
+            self.ended[exercise.id] = (
+                f"{exercise.name} ran past the time limit of {self.limits.exercise_timeout:g} s "
+                "in a check: an infinite loop, a blocking call, or a very slow computation")
+        else:
+            self.ended[exercise.id] = (
+                f"running {exercise.name} killed the kernel (os._exit, a crash in native code, "
+                "or memory exhaustion); its checks cannot run")
 
     def _reference_use(self, exercise, report) -> str | None:
         """Why the answer to ``exercise`` is the reference, or ``None`` (checked once)."""
@@ -277,6 +298,9 @@ class NotebookGrader:
             ctx = Context(self.subject, exercise.name, self.seed)
             calls.append(exercise.probe(ctx, case, torch.float32).call(trace=True))
         for res in self.subject.run(calls):
+            if self.subject.fatal is not None:
+                self._end(exercise, self.subject.fatal)
+                return None
             if not res.ok:
                 continue
             hits = [c for c in (res.classes or []) + (res.traced or [])

@@ -68,7 +68,8 @@ class Summary:
 
 
 def course_assignments(root: Path) -> dict[str, dict]:
-    """``assignment -> {notebook name -> [grade ids of its nbgrader cells]}`` from the gradebook."""
+    """``assignment -> {notebook -> {grade id -> nbgrader metadata}}`` from the gradebook: the
+    flags (grade, solution, locked) and points each nbgrader cell was released with."""
     from nbgrader.api import Gradebook
 
     out: dict[str, dict] = {}
@@ -77,10 +78,14 @@ def course_assignments(root: Path) -> dict[str, dict]:
         return out
     with Gradebook(f"sqlite:///{db}") as gb:
         for assignment in gb.assignments:
-            out[assignment.name] = {
-                nb.name: sorted({c.name for c in nb.grade_cells} | {c.name for c in
-                                                                    nb.solution_cells})
-                for nb in assignment.notebooks}
+            out[assignment.name] = {}
+            for nb in assignment.notebooks:
+                graded = {c.name: c.max_score for c in nb.grade_cells}
+                solutions = {c.name for c in nb.solution_cells}
+                out[assignment.name][nb.name] = {
+                    c.name: {"grade": c.name in graded, "solution": c.name in solutions,
+                             "locked": bool(c.locked), "points": graded.get(c.name)}
+                    for c in nb.source_cells}
     return out
 
 
@@ -127,12 +132,11 @@ def _write_json(path: Path, data) -> None:
 # --- staging ------------------------------------------------------------------------------------
 
 
-def stage(root: Path, task: Task, notebooks: dict[str, list[str]],
-          release_dir: Path) -> list[str]:
+def stage(root: Path, task: Task, notebooks: dict[str, dict], release_dir: Path) -> list[str]:
     """Copy one submission into the staging area, repairing what would break grading.
 
     Returns the notes for the student. ``notebooks`` maps each notebook the assignment expects to
-    its nbgrader grade ids (from the gradebook).
+    its nbgrader cells (see :func:`course_assignments`).
     """
     source = root / "submitted" / task.student / task.assignment
     target = root / STAGING / "submitted" / task.student / task.assignment
@@ -179,8 +183,30 @@ def stage(root: Path, task: Task, notebooks: dict[str, list[str]],
                              "graded, the copy runs as an ordinary cell")
             elif gid:
                 seen.add(gid)
+                if _restore_flags(cell, ids.get(gid)):
+                    notes.append(f"the nbgrader metadata of cell {gid} was changed; it was "
+                                 "restored to what the assignment was released with")
         nbformat.write(nb, target / f"{name}.ipynb")
     return notes
+
+
+def _restore_flags(cell, released: dict | None) -> bool:
+    """Put back the grade/solution/locked flags and points a cell was released with (nbgrader
+    restores a locked cell's source but not these, and then refuses the whole notebook).
+    Returns whether anything changed."""
+    if released is None:
+        return False
+    meta = nbgrader_meta(cell)
+    want = {k: released[k] for k in ("grade", "solution", "locked")}
+    if released["grade"]:
+        want["points"] = released["points"]
+    changed = any(meta.get(k) != v for k, v in want.items()) or \
+        (not released["grade"] and "points" in meta)
+    if changed:
+        meta.update(want)
+        if not released["grade"]:
+            meta.pop("points", None)
+    return changed
 
 
 def _stage_release(release_dir: Path, task: Task, name: str, target: Path) -> None:

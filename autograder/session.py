@@ -77,6 +77,7 @@ class KernelSession:
         self.client = None
         self.history: list[str] = []     # cells that ran without killing the kernel
         self.restarts = 0
+        self.restart_seconds = 0.0       # time spent restarting and replaying
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> "KernelSession":
@@ -113,6 +114,7 @@ class KernelSession:
     def restart(self, replay: bool = True) -> None:
         """A fresh kernel with the state of the cells that ran before (replayed silently)."""
         self.restarts += 1
+        began = time.monotonic()
         if self.client is not None:
             self.client.stop_channels()
         self.km.restart_kernel(now=True)
@@ -122,6 +124,7 @@ class KernelSession:
                 ran = self.execute(code, self.limits.cell_timeout, record=False)
                 if ran.status in ("died", "timeout"):
                     self.history.remove(code)
+        self.restart_seconds += time.monotonic() - began
 
     def shutdown(self) -> None:
         try:
@@ -269,11 +272,17 @@ class KernelSubject:
     def __init__(self, session: KernelSession):
         self.session = session
         self.deadline = float("inf")
-        self.timed_out = False
+        #: the error that ended the current exercise (a timeout, a dead kernel), or None
+        self.fatal: Result | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        return self.fatal is not None and self.fatal.error["type"] == "TimeoutError"
 
     def budget(self, seconds: float) -> None:
+        """Start a new exercise with ``seconds`` of wall-clock time for all its calls."""
         self.deadline = time.monotonic() + seconds
-        self.timed_out = False
+        self.fatal = None
 
     def run(self, calls) -> list[Result]:
         return [self._one(call) for call in calls]
@@ -282,24 +291,28 @@ class KernelSubject:
         return Result(error={"stage": "call", "type": kind, "message": message})
 
     def _one(self, call: Call) -> Result:
-        if self.timed_out:
-            return self._fail("TimeoutError", "the time limit of this exercise is spent")
+        if self.fatal is not None:   # one timeout or crash per exercise, not one per check
+            return self.fatal
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            self.timed_out = True
-            return self._fail("TimeoutError", "the time limit of this exercise is spent")
+            self.fatal = self._fail("TimeoutError", "the time limit of this exercise is spent")
+            return self.fatal
         text, blob = encode(call)
         code = (f"__autograder_call__({text!r}, {base64.b64encode(blob).decode()!r}, "
                 f"{MAX_RESULT_BYTES})")
+        restarts = self.session.restart_seconds
         run = self.session.execute(code, min(remaining, self.session.limits.exercise_timeout),
                                    record=False, silent=True)
+        # restarting a kernel is the grader's time, not the exercise's
+        self.deadline += self.session.restart_seconds - restarts
         if run.status == "timeout":
-            self.timed_out = True
-            return self._fail("TimeoutError", "did not finish within the time limit: an "
-                              "infinite loop, a blocking call, or a very slow computation")
+            self.fatal = self._fail("TimeoutError", "did not finish within the time limit: an "
+                                    "infinite loop, a blocking call, or a very slow computation")
+            return self.fatal
         if run.status == "died":
-            return self._fail("KernelDied", "the kernel died while running this call (os._exit, "
-                              "a crash in native code, or memory exhaustion)")
+            self.fatal = self._fail("KernelDied", "the kernel died while running this call "
+                                    "(os._exit, a crash in native code, or memory exhaustion)")
+            return self.fatal
         if len(run.results) != 1:
             detail = f"{run.ename}: {run.evalue}" if run.ename else "no result"
             return self._fail("GraderCallFailed", f"the grader's call did not come back "

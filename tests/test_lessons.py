@@ -126,13 +126,17 @@ def test_stored_without_outputs_and_clean_metadata(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """One scratch course, every assignment, autograded for: the solution, the unanswered
-    release, and one submission per typical mistake."""
-    course = Course.scratch(tmp_path_factory.mktemp("course"))
-    plan = {}
-    for aid in ASSIGNMENTS:
+_GRADED: dict[str, tuple] = {}
+
+
+@pytest.fixture
+def graded(aid, tmp_path_factory):
+    """A scratch course with assignment ``aid`` autograded (plain nbgrader, in-kernel) for: the
+    solution, the unanswered release, and one submission per typical mistake. Built once per
+    assignment, so that `-k <assignment>` grades only that one."""
+    if aid not in _GRADED:
+        course = Course.scratch(tmp_path_factory.mktemp(f"course-{aid}"), [aid])
+        plan = {}
         solution = nbformat.read(solution_path(aid), 4)
         release = nbformat.read(course.release_notebook(aid), 4)
         course.submit("solution", aid, with_answers(release, solution))
@@ -143,7 +147,8 @@ def graded(tmp_path_factory):
             plan[(aid, student)] = (ex, hint)
         proc = course.autograde(aid)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    return course, plan
+        _GRADED[aid] = (course, plan)
+    return _GRADED[aid]
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)

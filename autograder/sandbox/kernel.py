@@ -33,6 +33,27 @@ def _limit(kind: int, value: int | None) -> None:
     resource.setrlimit(kind, (min(value, new_hard), new_hard))
 
 
+def _warm_up() -> None:
+    """Run the code paths the checks use once, so that torch's lazy imports and first-call
+    set-up happen now, before the sandbox policy is installed (and not during a timed check)."""
+    import torch
+
+    import scse_ref
+
+    model = scse_ref.SCSE(8, 4)
+    x = torch.randn(2, 8, 4, 5, requires_grad=True)
+    model(x).sum().backward()
+    model(x.contiguous(memory_format=torch.channels_last)).sum().backward()
+    for dtype in (torch.float64, torch.bfloat16, torch.float16):
+        model.to(dtype)(x.detach().to(dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scse_ref.SCSE(8, 4).to(torch.float32)(x)
+    meta = scse_ref.SCSE(8, 4).to("meta")
+    meta(torch.empty(2, 8, 4, 5, device="meta"))
+    double = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda t: (t * t).sum(1), (double,), fast_mode=True)
+
+
 def _parse(argv: list[str]):
     p = argparse.ArgumentParser()
     p.add_argument("-f", dest="connection_file", required=True)
@@ -133,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+    _warm_up()
     kernel_argv = ["-f", args.connection_file, "--HistoryManager.hist_file=:memory:",
                    "--IPKernelApp.log_level=ERROR", "--Application.log_level=ERROR"]
     if args.isolated:

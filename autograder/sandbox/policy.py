@@ -7,7 +7,7 @@ It refuses what a notebook answer never needs:
 - listing, renaming, removing or linking files outside the sandbox; changing directory out of it;
 - starting processes (subprocess, os.system, exec, spawn, fork), sending signals;
 - network access (connecting, binding, sending to an address, name look-ups);
-- ctypes (raw memory and foreign calls), changing resource limits;
+- ctypes calls (raw memory and foreign functions), changing resource limits;
 - importing the grader's own modules (autograder, nbgrader) and sqlite3.
 
 An audit hook cannot be removed once installed. What it does not stop is listed in the README's
@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import sys
 
-BLOCKED_MODULES = ("autograder", "nbgrader", "sqlite3", "_sqlite3", "ctypes", "_ctypes")
+# ctypes itself may be imported (torch imports parts of it lazily); every use of it is refused
+# through its audit events (ctypes.dlopen, ctypes.dlsym, ctypes.addressof, ...)
+BLOCKED_MODULES = ("autograder", "nbgrader", "sqlite3", "_sqlite3")
 
 _BLOCKED_EVENT_PREFIXES = (
     "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",

@@ -1,0 +1,122 @@
+"""A small nbgrader course for the grading tests: two exercises, and submissions good and bad.
+
+The assignment ``toy`` holds the contract exercises ``global_avg_pool`` (values, gradient) and
+``excitation`` (values, device); ``other`` is a second assignment, whose notebook a student may hand
+in by mistake. Building it is real: ``nbgrader generate_assignment`` through
+:meth:`autograder.course.Course.scratch`.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import Course
+from autograder.notebook import grade_id, nbgrader_meta
+
+GAP = "def global_avg_pool(x):\n    return x.mean(dim=tuple(range(2, x.dim())))\n"
+EXCITATION = """class Excitation(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, z):
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))
+"""
+POINTS = {"global_avg_pool_values": 2, "global_avg_pool_gradient": 1,
+          "excitation_values": 2, "excitation_device": 1}
+
+
+def _cell(source: str, **nbgrader) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if nbgrader:
+        meta = {"schema_version": 3, "grade": False, "solution": False, "locked": False}
+        meta.update(nbgrader)
+        cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def _solution(source: str, gid: str) -> nbformat.NotebookNode:
+    first, _, rest = source.partition("\n")
+    if source.startswith("class"):
+        head, body = source.split("    def __init__", 1)
+        init, fwd = body.split("    def forward", 1)
+        init_sig, init_body = init.split("\n", 1)
+        fwd_sig, fwd_body = fwd.split("\n", 1)
+        text = (f"{head}    def __init__{init_sig}\n        ### BEGIN SOLUTION\n{init_body}"
+                f"        ### END SOLUTION\n\n    def forward{fwd_sig}\n        ### BEGIN SOLUTION\n"
+                f"{fwd_body}        ### END SOLUTION\n")
+    else:
+        text = f"{first}\n    ### BEGIN SOLUTION\n{rest}    ### END SOLUTION\n"
+    return _cell(text, grade_id=gid, solution=True)
+
+
+def _hidden(exercise: str, family: str, name: str) -> nbformat.NotebookNode:
+    gid = f"{exercise}_{family}"
+    return _cell(f"# Graded (hidden): {family} of {name} ({POINTS[gid]} points)\n"
+                 f"### BEGIN HIDDEN TESTS\ncheck({exercise!r}, {family!r}, {name})\n"
+                 "### END HIDDEN TESTS", grade_id=gid, grade=True, locked=True,
+                 points=POINTS[gid])
+
+
+def toy_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Toy assignment"),
+        _cell("import torch\nfrom torch import nn\nfrom autograder import check",
+              grade_id="setup", locked=True),
+        _solution(GAP, "global_avg_pool"),
+        _cell('check("global_avg_pool", "basic", global_avg_pool)',
+              grade_id="global_avg_pool_check", locked=True),
+        _hidden("global_avg_pool", "values", "global_avg_pool"),
+        _hidden("global_avg_pool", "gradient", "global_avg_pool"),
+        _solution(EXCITATION, "excitation"),
+        _hidden("excitation", "values", "Excitation"),
+        _hidden("excitation", "device", "Excitation"),
+    ]
+    return nb
+
+
+def other_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [_cell("x = 1", grade_id="other_answer", solution=True),
+                _cell("assert x == 1", grade_id="other_test", grade=True, locked=True,
+                      points=1)]
+    return nb
+
+
+def make_course(root: Path, extra_config: str = "") -> Course:
+    """A course at ``root`` with the assignments ``toy`` and ``other`` generated."""
+    source = root / "_source"
+    for aid, nb in (("toy", toy_notebook()), ("other", other_notebook())):
+        (source / "solutions" / aid).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, source / "solutions" / aid / f"{aid}.ipynb")
+    from autograder.release import ROOT
+
+    (source / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    return Course.scratch(root / "course", ["toy", "other"], source=source,
+                          extra_config=extra_config)
+
+
+def answered(course: Course, answers: dict[str, str] | None = None, aid: str = "toy"):
+    """The release notebook of ``aid`` with the solutions' answers, some replaced."""
+    release = nbformat.read(course.release_notebook(aid), 4)
+    solution = nbformat.read(course.root / "solutions" / aid / f"{aid}.ipynb", 4)
+    texts = {grade_id(c): c.source for c in solution.cells if nbgrader_meta(c).get("solution")}
+    texts.update(answers or {})
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution") and grade_id(cell) in texts:
+            cell.source = texts[grade_id(cell)]
+    return nb
+
+
+def cell_of(nb, gid: str):
+    return next(c for c in nb.cells if grade_id(c) == gid)

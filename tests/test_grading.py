@@ -1,0 +1,185 @@
+"""`python -m autograder grade` on a real nbgrader course: bad submissions, both modes, resuming.
+
+Every bad submission must get a clear message and lose only the parts it affects, while every
+other student is graded and the batch finishes. Outcomes are read from nbgrader's gradebook.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from autograder._env import tool_env
+from autograder.pipeline import Options, Task, grade, load_record
+from tests.grading_fixture import EXCITATION, GAP, POINTS, answered, cell_of, make_course
+
+FULL = POINTS
+GAP_CELLS = {"global_avg_pool_values", "global_avg_pool_gradient"}
+EXC_CELLS = {"excitation_values", "excitation_device"}
+FAST = dict(jobs=2, exercise_timeout=6.0, cell_timeout=6.0, memory_mb=2048, progress=False,
+            reports=False)
+
+
+def build_submissions(course):
+    """student -> (submission content, cells that must score 0, note fragment or None)."""
+    subs = {}
+    subs["perfect"] = (answered(course), set(), None)
+    subs["blank"] = (nbformat.read(course.release_notebook("toy"), 4), set(FULL), None)
+    subs["max_pool"] = (answered(course, {"global_avg_pool": GAP.replace("mean", "amax")}),
+                        GAP_CELLS, None)
+    loop = EXCITATION.replace("return torch.sigmoid", "while True:\n            pass\n"
+                              "        return torch.sigmoid")
+    subs["infinite_loop"] = (answered(course, {"excitation": loop}), EXC_CELLS, None)
+    bomb = EXCITATION.replace("return torch.sigmoid", "hoard = [torch.ones(2 ** 27) for _ in "
+                              "range(10 ** 4)]\n        return torch.sigmoid")
+    subs["memory_bomb"] = (answered(course, {"excitation": bomb}), EXC_CELLS, None)
+    dies = EXCITATION.replace("return torch.sigmoid", "import os\n        os._exit(3)\n"
+                              "        return torch.sigmoid")
+    subs["os_exit_in_forward"] = (answered(course, {"excitation": dies}), EXC_CELLS, None)
+    subs["os_exit_at_top"] = (answered(course, {"excitation": "import os\nos._exit(1)\n" +
+                                                EXCITATION}), EXC_CELLS, "kernel died")
+    subs["sleeps_forever"] = (answered(course, {"global_avg_pool": GAP + "import time\n"
+                                                "time.sleep(10 ** 6)\n"}), set(),
+                              "did not finish")
+    nb = answered(course)
+    nb.cells.remove(cell_of(nb, "excitation_values"))
+    subs["test_cell_deleted"] = (nb, set(), "restored")
+    nb = answered(course)
+    cell_of(nb, "global_avg_pool_values").source = "print('all good')"
+    subs["test_cell_edited"] = (nb, set(), None)
+    nb = answered(course, {"global_avg_pool": GAP.replace("mean", "sum")})
+    cell = cell_of(nb, "global_avg_pool_values")
+    cell.metadata["nbgrader"]["points"] = 0
+    cell.metadata["nbgrader"]["grade"] = False
+    subs["metadata_changed"] = (nb, GAP_CELLS, None)
+    nb = answered(course)
+    cell = cell_of(nb, "excitation_device")
+    del cell.metadata["nbgrader"]
+    cell.source = "print('fine')"
+    subs["metadata_stripped"] = (nb, set(), "restored")
+    nb = answered(course)
+    nb.cells.insert(3, nbformat.from_dict(json.loads(json.dumps(cell_of(nb, "global_avg_pool")))))
+    subs["duplicated_grade_id"] = (nb, set(), "second cell with grade id")
+    subs["not_json"] = (b"this is not json {", set(FULL), "not JSON")
+    subs["json_not_notebook"] = ('{"answer": 42}', set(FULL), "not a notebook")
+    subs["empty_file"] = (b"", set(FULL), "empty")
+    subs["other_assignment"] = (answered(course, aid="other"), set(FULL), "not a notebook of toy")
+    return subs
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("grading"))
+    subs = build_submissions(course)
+    for student, (content, _, _) in subs.items():
+        course.submit(student, "toy", content)
+    summary = grade(course.root, ["toy"], Options(**FAST))
+    return course, subs, summary
+
+
+def test_batch_finishes_and_grades_everyone(graded):
+    course, subs, summary = graded
+    assert not summary.failed, summary.failed
+    assert {t.student for t in summary.graded} == set(subs)
+
+
+@pytest.mark.parametrize("student", [
+    "perfect", "blank", "max_pool", "infinite_loop", "memory_bomb", "os_exit_in_forward",
+    "os_exit_at_top", "sleeps_forever", "test_cell_deleted", "test_cell_edited",
+    "metadata_changed", "metadata_stripped", "duplicated_grade_id", "not_json",
+    "json_not_notebook", "empty_file", "other_assignment"])
+def test_bad_submission_loses_only_what_it_affects(graded, student):
+    course, subs, _ = graded
+    _, zero, note = subs[student]
+    scores = course.scores("toy", student)
+    assert set(scores) == set(FULL), scores
+    for cell, (score, top) in scores.items():
+        assert top == FULL[cell]
+        expected = 0 if cell in zero else FULL[cell]
+        assert score == expected, (student, cell, score, scores)
+    record = load_record(course.root, Task("toy", student))
+    assert record["status"] == "graded"
+    text = json.dumps(record)
+    if note:
+        assert note in text, (student, record["notes"], record["notebooks"])
+
+
+def test_messages_name_the_problem(graded):
+    course, _, _ = graded
+    def messages(student):
+        record = load_record(course.root, Task("toy", student))
+        return " ".join(c["message"] for nb in record["notebooks"].values() for c in nb["cells"])
+    assert "time limit" in messages("infinite_loop")
+    assert "killed the kernel" in messages("os_exit_in_forward")
+    assert "max pooling" in messages("max_pool").lower()
+    assert "not implemented yet" in messages("blank")
+
+
+def test_submitted_files_are_never_modified(graded):
+    course, subs, _ = graded
+    raw = course.root / "submitted" / "not_json" / "toy" / "toy.ipynb"
+    assert raw.read_bytes() == b"this is not json {"
+
+
+def test_graded_submissions_are_skipped_and_force_regrades(graded):
+    course, subs, _ = graded
+    again = grade(course.root, ["toy"], Options(**FAST))
+    assert not again.graded and len(again.skipped) == len(subs)
+    course.submit("perfect", "toy", answered(course, {"global_avg_pool": GAP.replace("mean",
+                                                                                     "amax")}))
+    changed = grade(course.root, ["toy"], Options(**FAST))
+    assert [t.student for t in changed.graded] == ["perfect"], "a changed submission is regraded"
+    assert course.scores("toy", "perfect")["global_avg_pool_values"][0] == 0
+    course.submit("perfect", "toy", answered(course))
+    forced = grade(course.root, ["toy"], Options(**{**FAST, "force": True}))
+    assert len(forced.graded) == len(subs)
+    assert course.scores("toy", "perfect")["global_avg_pool_values"][0] == 2
+
+
+def test_in_kernel_mode_gives_honest_submissions_the_same_scores(tmp_path):
+    course = make_course(tmp_path)
+    honest = {"perfect": answered(course),
+              "max_pool": answered(course, {"global_avg_pool": GAP.replace("mean", "amax")}),
+              "no_relu": answered(course, {"excitation": EXCITATION.replace("torch.relu", "")}),
+              "blank": nbformat.read(course.release_notebook("toy"), 4)}
+    for student, nb in honest.items():
+        course.submit(student, "toy", nb)
+    grade(course.root, ["toy"], Options(**FAST))
+    isolated = {s: course.scores("toy", s) for s in honest}
+    grade(course.root, ["toy"], Options(**{**FAST, "force": True,
+                                           "mode": "in-kernel"}))
+    in_kernel = {s: course.scores("toy", s) for s in honest}
+    assert isolated == in_kernel
+    assert isolated["perfect"] == {k: (float(v), float(v)) for k, v in FULL.items()}
+
+
+def test_a_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path):
+    course = make_course(tmp_path)
+    students = [f"s{i:02d}" for i in range(6)]
+    for s in students:
+        course.submit(s, "toy", answered(course))
+    cmd = [sys.executable, "-m", "autograder", "grade", "toy", "--jobs", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=course.root, env=tool_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    records = course.root / ".autograder" / "records" / "toy"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        done = list(records.glob("*/_submission.json")) if records.exists() else []
+        if len(done) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)   # the whole process group: a crash, not a clean stop
+    proc.wait()
+    first = {p.parent.name for p in records.glob("*/_submission.json")}
+    assert 2 <= len(first) < len(students)
+    summary = grade(course.root, ["toy"], Options(**FAST))
+    assert {t.student for t in summary.skipped} == first
+    assert {t.student for t in summary.graded} == set(students) - first
+    for s in students:
+        assert course.scores("toy", s) == {k: (float(v), float(v)) for k, v in FULL.items()}

@@ -125,3 +125,47 @@ def feature_batch(n: int, size: int = 32, *, informative: int = 2, noisy: int = 
     strength = torch.tensor([1.0] * informative + [0.25] * noisy).view(1, channels, 1, 1)
     scale = torch.tensor([0.3] * informative + [1.0] * noisy).view(1, channels, 1, 1)
     return strength * masks.float() + scale * tex, masks
+
+
+def shapes_dataset(n: int, size: int = 24, *, radius: float = 4.5, noise: float = 0.2,
+                   seed: int = 0, kinds: tuple[str, ...] = ("disc", "square", "triangle")
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images of one shape each, anywhere in the image, labelled by the kind of shape.
+
+    A toy classification set: the class is *what* the shape is (``kinds[label]``), never *where*
+    it is, so a classifier has to recognise a shape at positions it has not seen.
+
+    Returns ``(images (n, 1, size, size), labels (n,) int64)``: values about 1 inside the shape and
+    0 outside, plus smooth noise of std ``noise``.
+    """
+    g = _generator(seed)
+    labels = torch.randint(len(kinds), (n,), generator=g)
+    margin = radius + 1
+    cy, cx = (margin + (size - 2 * margin) * torch.rand(n, 1, 1, generator=g) for _ in range(2))
+    masks = torch.stack([shape_mask(size, size, kind=k, center=(cy, cx), size=radius)
+                         for k in kinds])                        # (kinds, n, size, size)
+    image = masks[labels, torch.arange(n)].float()
+    tex = torch.nn.functional.avg_pool2d(torch.randn(n, 1, size + 1, size + 1, generator=g), 2,
+                                         stride=1)
+    tex = tex / tex.std(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    return image.unsqueeze(1) + noise * tex, labels
+
+
+def edge_features(images: torch.Tensor, orientations: int = 4) -> torch.Tensor:
+    """Fixed feature maps of grey images: a stand-in for the last layer of a trained backbone.
+
+    Each of ``orientations`` 3x3 derivative filters (edges at angles ``pi * i / orientations``)
+    gives two channels, its positive and its negative part (a ReLU of each sign), and a last
+    channel is the ReLU of the image itself. Nothing is learned.
+
+    Returns ``(N, 2 * orientations + 1, H, W)`` for ``images`` of shape ``(N, 1, H, W)``.
+    """
+    yy, xx = torch.meshgrid(torch.arange(-1.0, 2.0), torch.arange(-1.0, 2.0), indexing="ij")
+    kernels = []
+    for i in range(orientations):
+        angle = math.pi * i / orientations
+        along = xx * math.cos(angle) + yy * math.sin(angle)
+        kernels.append(along * torch.exp(-(xx ** 2 + yy ** 2) / 2))
+    edges = torch.nn.functional.conv2d(images, torch.stack(kernels).unsqueeze(1).to(images),
+                                       padding=1)
+    return torch.cat([edges.relu(), (-edges).relu(), images.relu()], dim=1)

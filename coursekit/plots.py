@@ -10,15 +10,17 @@ from .data import grid_shape
 
 
 def show_maps(maps: torch.Tensor, *, titles: Sequence[str] | None = None, ncols: int = 8,
-              cmap: str = "viridis", size: float = 1.8, suptitle: str | None = None):
-    """A grid of 2-D maps ``(K, H, W)`` (feature maps, attention maps, images)."""
+              cmap: str = "viridis", size: float = 1.8, suptitle: str | None = None,
+              vmin: float | None = None, vmax: float | None = None):
+    """A grid of 2-D maps ``(K, H, W)`` (feature maps, attention maps, images). Each map has its
+    own colour scale unless ``vmin`` / ``vmax`` fix one for all (to compare magnitudes)."""
     maps = maps.detach().cpu()
     rows, cols = grid_shape(len(maps), ncols)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(maps):
-            ax.imshow(maps[i], cmap=cmap)
+            ax.imshow(maps[i], cmap=cmap, vmin=vmin, vmax=vmax)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
     if suptitle:
@@ -104,4 +106,78 @@ def heatmaps(panels: dict[str, torch.Tensor], *,
         fig.colorbar(image, ax=list(axes[0]), shrink=0.85)
     if suptitle:
         fig.suptitle(suptitle)
+    return fig
+
+
+def grouped_bars(series: dict[str, torch.Tensor], *, labels: Sequence[str] | None = None,
+                 title: str = "", ylabel: str = "", ylim: tuple[float, float] | None = None):
+    """Bars of several named series side by side, one group per item (e.g. two gates per
+    channel)."""
+    names = list(series)
+    values = [series[k].detach().cpu().flatten() for k in names]
+    count = len(values[0])
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * count * len(names) + 1.5), 3))
+    for i, (name, vals) in enumerate(zip(names, values)):
+        ax.bar([j + (i - (len(names) - 1) / 2) * width for j in range(count)], vals, width,
+               label=name)
+    ax.set_xticks(range(count))
+    ax.set_xticklabels(labels if labels is not None else [str(i) for i in range(count)],
+                       fontsize=8)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dual_axis(xs: Sequence[float], left: dict[str, Sequence[float]],
+              right: dict[str, Sequence[float]], *, xlabel: str = "", left_label: str = "",
+              right_label: str = "", title: str = "", logx: bool = False):
+    """Two groups of named series against the same x: ``left`` on the left y axis (solid
+    lines), ``right`` on the right one (dashed), e.g. a cost and an error against one knob."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    twin = ax.twinx()
+    lines = []
+    for axis, group, style, colours in ((ax, left, "-", ("tab:blue", "tab:cyan", "tab:purple")),
+                                        (twin, right, "--", ("tab:red", "tab:orange", "tab:pink"))):
+        for (name, ys), colour in zip(group.items(), colours):
+            lines += axis.plot(xs, ys, style, marker="o", color=colour, label=name)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([str(x) for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(left_label)
+    twin.set_ylabel(right_label)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncol=2)   # below the axes: never over a line
+    fig.tight_layout()
+    return fig
+
+
+def show_class_maps(images: torch.Tensor, class_maps: torch.Tensor, *,
+                    class_names: Sequence[str], titles: Sequence[str] | None = None,
+                    probs: torch.Tensor | None = None, size: float = 2.0):
+    """One row per image: the image ``(N, H, W)`` in grey, then its K class maps ``(N, K, H, W)``
+    on one colour scale per row (red: evidence for the class, blue: against), titled with the
+    class names and, if given, the probabilities ``(N, K)``."""
+    images, class_maps = images.detach().cpu(), class_maps.detach().cpu()
+    n, k = class_maps.shape[:2]
+    fig, axes = plt.subplots(n, k + 1, figsize=(size * (k + 1), size * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i], cmap="gray")
+        axes[i, 0].set_title(titles[i] if titles is not None else f"image {i}", fontsize=9)
+        scale = float(class_maps[i].abs().max()) or 1.0
+        for j in range(k):
+            axes[i, j + 1].imshow(class_maps[i, j], cmap="RdBu_r", vmin=-scale, vmax=scale)
+            extra = f" p={float(probs[i, j]):.2f}" if probs is not None else ""
+            axes[i, j + 1].set_title(f"{class_names[j]}{extra}", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
     return fig

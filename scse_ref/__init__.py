@@ -26,3 +26,7 @@ from .blocks import ATTENTIONS, PLACEMENTS, SEResidualBlock  # noqa: E402
 from .maps import kept_iou, kept_mask  # noqa: E402
 
 __all__ += ["kept_mask", "kept_iou", "SEResidualBlock", "PLACEMENTS", "ATTENTIONS"]
+
+from .heads import GAPHead  # noqa: E402  (lesson 01's classifier head)
+
+__all__ += ["GAPHead"]

@@ -137,8 +137,21 @@ class Exercise:
     mistakes: Sequence[Mistake] = ()
     #: state_dict keys whose gradient must not be zero when the output depends on them
     live_params: Sequence[str] = ()
+    #: the values family also runs its first case with inputs this many times larger (an
+    #: overflow check); 0 turns it off
+    large_input_scale: float = 100.0
 
     # --- hooks --------------------------------------------------------------------------------
+    def reference_qualnames(self) -> set[str]:
+        """``module.qualname`` of the reference object that IS the answer (an answer made of it,
+        by import, alias, subclass or wrapping, earns nothing in isolated grading)."""
+        case = (list(self.value_cases) or list(self.shape_cases) or [None])[0]
+        if case is None:
+            return set()
+        ref = self.reference(case)
+        obj = ref if case.init is None else type(ref)
+        return {f"{obj.__module__}.{obj.__qualname__}"}
+
     def reference(self, case: Case):
         """The reference object for a case: a fresh ``scse_ref`` module, or a function."""
         raise NotImplementedError
@@ -248,7 +261,15 @@ class Exercise:
                 self.fail(f"{self.name} returned {type(res.value).__name__} for {what}; "
                           "expected a tensor", "not-a-tensor")
             with torch.no_grad():
-                expected = _as_list(self.oracle(probe))
+                try:
+                    expected = _as_list(self.oracle(probe))
+                except RemoteError as exc:
+                    # a composite oracle loads weights into the student's sub-parts: when they do
+                    # not fit, say which parameters differ rather than quote load_state_dict
+                    if exc.stage == "load" and self.kind == "module":
+                        self._check_structure(ctx, case)
+                    raise
+            self._check_count(res, expected, what)
             got = tuple(res.out.shape)
             want = tuple(expected[0].shape)
             if got != want:
@@ -280,14 +301,17 @@ class Exercise:
                     self.fail(f"{self.name} modifies its input in place ({what}): the caller's "
                               "tensor changes. Use out-of-place operations (y = x * w, not "
                               "x *= w; no ReLU(inplace=True) on the input).", "in-place")
-                self._compare(probe, res, what)
                 if res.deterministic is False:
                     self.fail(f"{self.name} is not deterministic: two calls with the same input "
-                              f"gave different outputs ({what}). No random numbers or state "
-                              "kept between calls.", "nondeterministic")
+                              f"gave different outputs ({what}). No random numbers (dropout, "
+                              "torch.rand) or state kept between calls.", "nondeterministic")
+                self._compare(probe, res, what)
                 n += 1
+        if self.large_input_scale:
+            self._check_large_inputs(ctx, self.value_cases[0])
+            n += 1
         self._check_batch_independence(ctx)
-        notes.append(f"{n} probes match the reference (float32, float64)")
+        notes.append(f"{n} probes match the reference (float32, float64, large inputs)")
         notes += self.extra_checks("values", ctx)
         notes.append("batch samples independent, input unchanged, deterministic")
         return "values: " + "; ".join(notes), None
@@ -298,6 +322,7 @@ class Exercise:
                       "tensor", "not-a-tensor")
         with torch.no_grad():
             expected = _as_list(self.oracle(probe))
+        self._check_count(res, expected, what)
         actual = res.out
         want = expected[0]
         if tuple(actual.shape) != tuple(want.shape):
@@ -311,11 +336,42 @@ class Exercise:
             mistake = recognise(self.mistakes, probe, actual, family)
             if mistake is not None:
                 self.fail(f"{mistake.hint}\n  (seen for {what})", mistake.label)
+            if _float32_precision(actual, want, probe.dtype):
+                self._fail_precision(what, actual, want)
             err, off, total = max_error(actual, want)
             tol = TOLERANCES[probe.dtype]
             self.fail(f"{what}: the output differs from the reference: max abs error {err:.3g}, "
                       f"{off} of {total} elements differ (tolerance rtol={tol['rtol']:g}, "
                       f"atol={tol['atol']:g}). Recompute the formula step by step.", "values")
+
+    def _check_large_inputs(self, ctx: Context, case: Case) -> None:
+        """The same probe with inputs :attr:`large_input_scale` times larger: code that overflows
+        (a sigmoid written as exp(t) / (1 + exp(t))) gives inf or nan where the reference does
+        not. Skipped where the reference itself is not finite."""
+        probe = self.probe(ctx, case, torch.float32)
+        probe.inputs = [t * self.large_input_scale if t.is_floating_point() else t
+                        for t in probe.inputs]
+        what = (f"{case.describe(self.name)}, float32, inputs {self.large_input_scale:g} times "
+                "larger")
+        with torch.no_grad():
+            want = _as_list(self.oracle(probe))[0]
+        if not bool(torch.isfinite(want).all()):
+            return
+        res = self._result(ctx, probe.call(), what)
+        if res.outputs is not None and res.out.is_floating_point() \
+                and not bool(torch.isfinite(res.out).all()):
+            self.fail(f"{self.name} gives inf or nan for large inputs where the reference is "
+                      f"finite ({what}): an overflow, e.g. a sigmoid written as exp(t) / (1 + "
+                      "exp(t)). Use torch.sigmoid (or 1 / (1 + exp(-t))), which stays finite.",
+                      "overflow")
+        self._compare(probe, res, what)
+
+    def _check_count(self, res: Result, expected: list, what: str) -> None:
+        if len(res.outputs) != len(expected):
+            one = "one tensor" if len(expected) == 1 else f"{len(expected)} tensors"
+            self.fail(f"{self.name} returned {len(res.outputs)} tensors (a tuple or list) for "
+                      f"{what}; expected {one}. Functions such as torch.max(x, dim=...) return "
+                      "(values, indices): take .values, or use torch.maximum / .amax.", "tuple")
 
     def _check_structure(self, ctx: Context, case: Case) -> None:
         ref = self.reference(case)
@@ -342,6 +398,15 @@ class Exercise:
         self.fail(f"{case.describe(self.name).split(' on input')[0]} has parameters that differ "
                   f"from the exercise's: {'; '.join(parts)} ({count_got} parameters instead of "
                   f"{count_want})." + (f" {hint}" if hint else ""), "parameters")
+
+    def _fail_precision(self, what: str, actual: torch.Tensor, want: torch.Tensor,
+                        of: str = "the output") -> None:
+        err = max_error(actual, want)[0]
+        self.fail(f"{of} matches the reference only to float32 precision ({what}, max abs error "
+                  f"{err:.3g}): part of the computation runs in float32 although the input is "
+                  "float64. A .float() cast, a float32 constant tensor or a hard-coded "
+                  "dtype=torch.float32? Follow the input: x.dtype, x.new_*, torch.*_like.",
+                  "dtype")
 
     def diagnose_structure(self, case: Case, got: dict, want: dict) -> str | None:
         """A hint for wrong parameter names or shapes, or ``None``."""
@@ -411,7 +476,18 @@ class Exercise:
                 if not close(res.out, expected[0], torch.float64):
                     self.fail(f"{what}: the output differs from the reference, so its gradients "
                               "do too; fix the values first.", "values")
+                if _float32_precision(g, w, torch.float64):
+                    self._fail_precision(what, g, w, of=f"the gradient of {label}")
                 err, off, total = max_error(g, w)
+                if label == "the input" and probe.params and all(
+                        pg is None or close(pg, pw, torch.float64)
+                        for pg, pw in zip(got[n_in:], want[n_in:])):
+                    self.fail(f"the gradient of the input differs from the reference ({what}: max "
+                              f"abs error {err:.3g}, {off} of {total} elements) while every "
+                              "parameter's gradient matches: a path from x to the output is cut "
+                              "(x.detach() or x.data fed to one branch, a copy of x rebuilt "
+                              "outside autograd), or a custom backward returns a wrong input "
+                              "gradient.", "gradient")
                 self.fail(f"the gradient of {label} differs from the reference ({what}): max abs "
                           f"error {err:.3g}, {off} of {total} elements. A custom backward, a "
                           "non-differentiable step (round, argmax, integer casts) or a value "
@@ -443,6 +519,12 @@ class Exercise:
     def _device(self, ctx: Context):
         from . import device
         return device.run_device_family(self, ctx)
+
+
+def _float32_precision(actual: torch.Tensor, expected: torch.Tensor, dtype) -> bool:
+    """Whether a float64 result misses the float64 tolerance but meets float32's: the signature
+    of a step computed in float32."""
+    return dtype == torch.float64 and close(actual, expected, torch.float32)
 
 
 def _as_list(out) -> list[torch.Tensor]:

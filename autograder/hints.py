@@ -74,10 +74,15 @@ _STAGES = {
 
 # (pattern in "Type: message", hint); the first that matches wins. {name} is the exercise's name.
 _ERROR_HINTS: list[tuple[str, str]] = [
-    (r"Cannot copy out of meta tensor|on the meta device|meta tensors? .*item|"
-     r"numpy\(\) on a meta|can't convert meta",
+    (r"item\(\) cannot be called on meta|meta tensors? .*item|"
+     r"numpy\(\) on a meta|can't convert meta|on the meta device",
      "{name} moves data to the host inside forward (.item(), .tolist(), .cpu() or .numpy()): on a "
      "GPU that forces a synchronisation and a copy. Keep the computation in torch, on x's device."),
+    (r"Cannot copy out of meta tensor",
+     "{name} copies data from x's device to the CPU inside forward: a .cpu() call, or a tensor "
+     "created without device=x.device (torch.zeros/empty/ones) that is filled with values computed "
+     "from x. On a GPU that costs a copy or fails. Create tensors with device=x.device (or "
+     "x.new_zeros, torch.zeros_like) and keep the output on x's device."),
     (r"^NotImplementedError: ?$",
      "{name} is not implemented yet: replace `raise NotImplementedError()` in its cell with your "
      "code, then run the cell."),
@@ -89,7 +94,9 @@ _ERROR_HINTS: list[tuple[str, str]] = [
     (r"Torch not compiled with CUDA|Found no NVIDIA driver|CUDA driver|No CUDA GPUs",
      "{name} asks for the GPU explicitly (.cuda() or device='cuda'): create tensors on the device "
      "of the input (x.device) instead, so the module runs wherever its input is."),
-    (r"Expected all tensors to be on the same device|same device|is not on the expected device",
+    (r"Expected all tensors to be on the same device|same device|is not on the expected device|"
+     r"type \(torch\.cuda\.\w+\) should be the same|type \(torch\.\w+\) and \w+ type "
+     r"\(torch\.cuda",
      "{name} mixes devices: a tensor is created inside forward without device=x.device "
      "(torch.ones/zeros/tensor/arange), or kept as a plain attribute instead of a registered "
      "buffer, so it stays on the CPU when the module moves."),
@@ -104,7 +111,7 @@ _ERROR_HINTS: list[tuple[str, str]] = [
      "{name} modifies a tensor in place (x += ..., x.mul_(...), relu_(), ReLU(inplace=True) on the "
      "input): that breaks autograd and changes the caller's tensor. Compute a new tensor instead."),
     (r"expected scalar type|dtype|Double but found Float|Float but found Double|"
-     r"BFloat16|Half",
+     r"BFloat16|Half|Input type \(\w+\) and (bias|weight) type \(\w+\) should be the same",
      "{name} fails for a dtype other than float32: a tensor created with a hard-coded dtype "
      "(dtype=torch.float32, .float()) meets the input's dtype. Use x.dtype / x.new_* / "
      "torch.*_like."),
@@ -115,7 +122,8 @@ _ERROR_HINTS: list[tuple[str, str]] = [
      "{name}'s parameters do not have the names or shapes of the exercise: {detail}"),
     (r"mat1 and mat2 shapes cannot be multiplied|size of tensor a .* must match the size of "
      r"tensor b|shape .* is invalid for input of size|Expected .* to have \d+ channels|"
-     r"expected input\[.*\] to have",
+     r"expected input\[.*\] to have|x must have (at least )?\d+ dims|"
+     r"x has \d+ channels \(dim 1",
      "{name} combines tensors whose shapes do not fit ({detail}): print the shape after each step "
      "and compare with the shapes in the exercise text."),
     (r"takes \d+ positional arguments? but \d+ (were|was) given|unexpected keyword argument|"
@@ -126,6 +134,32 @@ _ERROR_HINTS: list[tuple[str, str]] = [
 ]
 
 
+def _state_dict_detail(message: str) -> str | None:
+    """The differences ``load_state_dict`` lists, in short: ``fc1.weight is (1, 8) in the
+    module, (2, 8) in the exercise; missing: fc1.bias``. ``None`` for other messages."""
+    if not message.startswith("Error(s) in loading state_dict"):
+        return None
+
+    def shape(text: str) -> str:
+        return "(" + text.strip("[]") + ")"
+
+    parts = []
+    for line in message.splitlines()[1:]:
+        line = line.strip()
+        size = re.match(r"size mismatch for ([\w.]+): copying a param with shape "
+                        r"torch\.Size\((\[[\d, ]*\])\) from checkpoint, the shape in current "
+                        r"model is torch\.Size\((\[[\d, ]*\])\)", line)
+        keys = re.match(r"(Missing|Unexpected) key\(s\) in state_dict: (.*?)\.?$", line)
+        if size:
+            parts.append(f"{size[1]} is {shape(size[3])} in the module, {shape(size[2])} in "
+                         "the exercise")
+        elif keys:  # "Missing": the module has it and the exercise does not
+            names = keys[2].replace('"', "")
+            parts.append(f"{'not in the exercise' if keys[1] == 'Missing' else 'missing'}: "
+                         f"{names}")
+    return "; ".join(parts)[:300] or None
+
+
 def explain_error(error: dict, name: str, signature: str,
                   specific: Sequence[tuple[str, str]] = ()) -> str:
     """A hint for an exception raised by the student's code (``Result.error``).
@@ -134,7 +168,7 @@ def explain_error(error: dict, name: str, signature: str,
     """
     kind, message, stage = error["type"], error["message"], error["stage"]
     text = f"{kind}: {message}"
-    detail = message.splitlines()[0][:200] if message else kind
+    detail = _state_dict_detail(message) or (message.splitlines()[0][:200] if message else kind)
     for pattern, hint in [*specific, *_ERROR_HINTS]:
         found = re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL)
         if found:

@@ -64,7 +64,9 @@ class ExcitationExercise(Exercise):
     device_case = Case(((16,), {"reduction": 4}), ((4, 16),))
     live_params = ("fc1.weight", "fc1.bias")
     error_hints = (
-        (r"float|received an invalid combination of arguments",
+        (r"must be tuple of ints,? ?but (got|found element of type) float|"
+         r"received an invalid combination of arguments|"
+         r"'float' object cannot be interpreted as an integer",
          "A layer size is not an int: channels / reduction is a float. Use integer division "
          "(channels // reduction), with at least one unit."),
     )
@@ -83,6 +85,9 @@ class ExcitationExercise(Exercise):
                 "FC -> sigmoid.", lambda p: _mlp(p, p.x, act=torch.sigmoid, gate=F.relu)),
         Mistake("tanh-gate", "The gate is a tanh: use a sigmoid, whose output lies in (0, 1).",
                 lambda p: _mlp(p, p.x, gate=torch.tanh)),
+        Mistake("relu-on-input", "The ReLU is applied to the input z, before fc1: it goes "
+                "between the layers, FC -> ReLU -> FC -> sigmoid.",
+                lambda p: _mlp(p, F.relu(p.x), act=lambda t: t)),
         Mistake("out-of-range", "Some outputs are outside (0, 1): the excitation must end with a "
                 "sigmoid.", test=lambda p, out: bool(((out <= 0) | (out >= 1)).any())),
     )
@@ -94,6 +99,12 @@ class ExcitationExercise(Exercise):
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)
         keep_units_alive(ref.fc1, inputs[0])
+
+    def diagnose_shape(self, case, got, expected):
+        if len(got) > 2 and got[:2] == expected and all(d == 1 for d in got[2:]):
+            return ("The Excitation maps (N, C) to (N, C); reshaping the weights to (N, C, 1, 1) "
+                    "is the job of ChannelSE.gate.")
+        return None
 
     def diagnose_structure(self, case, got, want):
         fc1 = got.get("fc1.weight")
@@ -196,6 +207,10 @@ class ChannelSEExercise(Exercise):
             if got == tuple(case.inputs[0]):
                 return ("gate(x) returns a full (N, C, H, W) tensor: return the (N, C, 1, 1) "
                         "weights, and let broadcasting do the rest in forward.")
+            if n > 1 and got == (1, c, 1, 1):
+                return ("gate(x) has one set of weights for the whole batch: the squeeze or the "
+                        "excitation averages over the batch (dim 0). Each sample gets its own "
+                        "gate: average over H and W only.")
         else:
             if got == (n, c, 1, 1):
                 return "forward returns the gate: return x * self.gate(x)."
@@ -207,7 +222,17 @@ class ChannelSEExercise(Exercise):
         if not any(k.startswith("excitation.") for k in got):
             return ("Keep the MLP as self.excitation = Excitation(channels, reduction) (the "
                     "grader copies weights by the names excitation.fc1.weight, ...).")
-        return None
+        return hidden_width_hint(got, want, "excitation.", "Excitation(channels, reduction)")
+
+
+def hidden_width_hint(got: dict, want: dict, prefix: str, build: str) -> str | None:
+    """A hint when the excitation under ``prefix`` has another hidden width than the exercise's:
+    the reduction was not passed on to it."""
+    key = prefix + "fc1.weight"
+    if key in got and key in want and got[key][1:] == want[key][1:] and got[key] != want[key]:
+        return (f"The hidden width of the Excitation is {got[key][0]}, expected {want[key][0]}: "
+                f"pass the reduction on, {build}.")
+    return None
 
 
 #: the exercises of this module, in lesson order

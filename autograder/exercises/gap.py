@@ -5,12 +5,20 @@ import torch
 
 import scse_ref
 
+from ..core import close
 from ..exercise import Case, Exercise
 from ..hints import Mistake
 
 
 def _spatial(x: torch.Tensor) -> tuple[int, ...]:
     return tuple(range(2, x.dim()))
+
+
+def _scaled_copy(out: torch.Tensor, expected: torch.Tensor, dtype) -> bool:
+    """Whether ``out`` is ``expected`` times one constant other than 1."""
+    e, o = expected.double().flatten(), out.double().flatten()
+    k = float(e @ o) / max(float(e @ e), 1e-300)
+    return abs(k - 1) > 1e-3 and close(out, (k * e).view_as(out).to(out.dtype), dtype)
 
 
 class GlobalAvgPool(Exercise):
@@ -55,6 +63,10 @@ class GlobalAvgPool(Exercise):
                 lambda p: p.x.mean(dim=(-2, -1)) if p.x.dim() != 4 else None),
         Mistake("mean-of-abs", "This averages absolute values: global average pooling averages "
                 "the values themselves.", lambda p: p.x.abs().mean(dim=_spatial(p.x))),
+        Mistake("wrong-count", "The output is the mean times a constant: the sum is divided by "
+                "the wrong number of positions (W * W for a non-square map, one dim only, ...). "
+                "Divide by the number of spatial positions, math.prod(x.shape[2:]), or use "
+                ".mean().", test=lambda p, out: _scaled_copy(out, p.ref(p.x), p.dtype)),
     )
 
     def reference(self, case):
@@ -65,8 +77,16 @@ class GlobalAvgPool(Exercise):
         spatial = case.inputs[0][2:]
         if got == (n, c, *(1,) * len(spatial)):
             return "The spatial dims are kept with size 1 (keepdim=True): return (N, C)."
+        if got == (n,) and len(spatial) == 1:
+            return ("The channels were averaged too. For a 1-D map (N, C, L) the last two dims are "
+                    "C and L: average over every dim after the channels (dims 2 to x.dim() - 1), "
+                    "not the last two dims.")
         if got == (n,):
             return "The channels were averaged too: keep dim 1 (C), average only the spatial dims."
+        if got == (c,) and n == 1:
+            return ("The batch dim is gone: a .squeeze() without a dim drops it when N = 1 "
+                    "(use .flatten(1), or squeeze only the spatial dims), or the batch was "
+                    "averaged too (average only the spatial dims, per sample).")
         if got == (c,):
             return "The batch was averaged too: average only the spatial dims, per sample."
         if got == ():

@@ -9,7 +9,7 @@ from ..core import CheckFailed
 from ..exercise import Case, Exercise
 from ..hints import Mistake
 from ..protocol import Call
-from .cse import keep_units_alive
+from .cse import hidden_width_hint, keep_units_alive
 
 MODES = tuple(scse_ref.MODES)
 
@@ -80,6 +80,10 @@ class SCSEExercise(Exercise):
                 if _mode(p) != "concat" else None),
         Mistake("average", "The two branches are averaged: 'add' is their plain sum.",
                 lambda p: combine("add", *_branches(p)) / 2 if _mode(p) == "add" else None),
+        Mistake("sequential", "sSE runs on cSE's output: scSE runs the two branches in "
+                "parallel on the same x, then combines cse(x) and sse(x).",
+                lambda p: combine(_mode(p), p.remote("cse", p.x),
+                                  p.remote("sse", p.remote("cse", p.x)))),
         Mistake("swapped-max-mul", "'max' and 'mul' are swapped.",
                 lambda p: combine({"max": "mul", "mul": "max"}[_mode(p)], *_branches(p))
                 if _mode(p) in ("max", "mul") else None),
@@ -103,7 +107,8 @@ class SCSEExercise(Exercise):
         if mode == "concat" and got == (2 * n, c, h, w):
             return "The concatenation is on the batch dim: concatenate on dim 1 (channels)."
         if mode == "concat" and got == (n, c, h, w):
-            return "'concat' stacks the two outputs on the channel dim: 2C output channels."
+            return ("'concat' stacks the two outputs on the channel dim: 2C output channels. "
+                    "Does forward pick the aggregation by self.mode?")
         if mode != "concat" and got == (n, 2 * c, h, w):
             return f"mode {mode!r} keeps C channels; only 'concat' doubles them."
         return None
@@ -112,7 +117,7 @@ class SCSEExercise(Exercise):
         if not any(k.startswith("cse.") for k in got) or not any(k.startswith("sse.") for k in got):
             return ("Keep the branches as self.cse = ChannelSE(channels, reduction) and "
                     "self.sse = SpatialSE(channels).")
-        return None
+        return hidden_width_hint(got, want, "cse.excitation.", "ChannelSE(channels, reduction)")
 
     def extra_checks(self, family, ctx):
         if family != "shape":

@@ -65,6 +65,12 @@ class SpatialSEExercise(Exercise):
         Mistake("channel-softmax", "The input is normalised over the channels before the "
                 "convolution: the conv sees x itself.",
                 lambda p: _scaled(p, torch.sigmoid(_conv(p, p.x.softmax(dim=1))))),
+        Mistake("conv-bias-ignored", "The conv's bias is left out (F.conv2d with self.conv.weight "
+                "only?): call self.conv(x), which adds self.conv.bias.",
+                lambda p: _scaled(p, torch.sigmoid(F.conv2d(p.x, p.ref.conv.weight)))),
+        Mistake("hard-gate", "The map is a hard 0/1 mask (a threshold on the sigmoid, or a "
+                "comparison): sSE uses the sigmoid itself, a soft gate in (0, 1) that gradients "
+                "flow through.", lambda p: _scaled(p, (_conv(p, p.x) > 0).to(p.x.dtype))),
     )
 
     def reference(self, case):
@@ -86,6 +92,9 @@ class SpatialSEExercise(Exercise):
     def diagnose_structure(self, case, got, want):
         w = got.get("conv.weight")
         c = want["conv.weight"][1]
+        if w is not None and len(w) == 2:
+            return (f"self.conv is a Linear layer (weight {w}): use nn.Conv2d({c}, 1, "
+                    "kernel_size=1), whose weight is (1, C, 1, 1), on the (N, C, H, W) input.")
         if w is not None and w[0] != 1:
             return "The conv must output one map: nn.Conv2d(channels, 1, kernel_size=1)."
         if w is not None and tuple(w[2:]) != (1, 1):

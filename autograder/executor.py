@@ -222,6 +222,14 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
                        for o in outputs]
     if call.trace:
         result.traced = sorted(traced)
+    if call.then:
+        try:
+            result.then_outputs = _then(fn, call, device)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            result.error = _error("call", exc)
+            return result
     if call.repeat > 1:
         result.deterministic = all(_same(runs[0], r) for r in runs[1:])
     result.input_changed = [i for i, (a, b) in enumerate(zip(inputs, before))
@@ -248,6 +256,19 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
     if device.type != "meta":
         result.outputs = [_host(o) for o in outputs] if outputs is not None else None
     return result
+
+
+def _then(fn, call: Call, device: torch.device) -> list[list[torch.Tensor]]:
+    """Outputs of ``fn`` on each further argument list of ``call.then``, in order."""
+    outs = []
+    for args in call.then:
+        inputs = [a.detach().to(device, copy=True) if isinstance(a, torch.Tensor) else a
+                  for a in args]
+        with torch.no_grad():
+            flat, _ = _flatten_output(fn(*inputs, **call.kwargs))
+        outs.append([_host(o) for o in flat] if flat is not None and device.type != "meta"
+                    else [])
+    return outs
 
 
 def _host(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -10,6 +10,7 @@ returns a one-line summary when everything passed.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -295,8 +296,10 @@ class Exercise:
         for case in self.value_cases:
             for dtype in (torch.float32, torch.float64):
                 probe = self.probe(ctx, case, dtype)
+                # the same object then runs on other inputs: state kept between calls shows
+                other = dataclasses.replace(probe, inputs=self.make_inputs(ctx, case, dtype))
                 what = f"{case.describe(self.name)}, {_dtype_name(dtype)}"
-                res = self._result(ctx, probe.call(repeat=2), what)
+                res = self._result(ctx, probe.call(repeat=2, then=[list(other.inputs)]), what)
                 if res.input_changed:
                     self.fail(f"{self.name} modifies its input in place ({what}): the caller's "
                               "tensor changes. Use out-of-place operations (y = x * w, not "
@@ -306,6 +309,7 @@ class Exercise:
                               f"gave different outputs ({what}). No random numbers (dropout, "
                               "torch.rand) or state kept between calls.", "nondeterministic")
                 self._compare(probe, res, what)
+                self._check_no_state(other, res, what)
                 n += 1
         if self.large_input_scale:
             self._check_large_inputs(ctx, self.value_cases[0])
@@ -315,6 +319,19 @@ class Exercise:
         notes += self.extra_checks("values", ctx)
         notes.append("batch samples independent, input unchanged, deterministic")
         return "values: " + "; ".join(notes), None
+
+    def _check_no_state(self, other: Probe, res: Result, what: str) -> None:
+        """The output for a second input, from the same object, must be that input's output."""
+        if not res.then_outputs or not res.then_outputs[0]:
+            return
+        with torch.no_grad():
+            want = _as_list(self.oracle(other))[0]
+        got = res.then_outputs[0][0]
+        if tuple(got.shape) != tuple(want.shape) or not close(got, want, other.dtype):
+            self.fail(f"{self.name} keeps state between calls ({what}): called a second time "
+                      "with another input, the same object returns an output that does not "
+                      "belong to that input (a gate or a result cached on self in forward). "
+                      "Compute everything from the input of each call.", "state")
 
     def _compare(self, probe: Probe, res: Result, what: str, family: str = "values") -> None:
         if res.outputs is None:

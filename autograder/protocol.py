@@ -44,6 +44,8 @@ class Call:
         introspect: also report parameters, buffers and tensors kept as plain attributes.
         repeat: run the call this many times and report whether every output was identical.
         trace: report which functions of the reference package (scse_ref) ran during the call.
+        then: further argument lists, run in order on the SAME built object after ``args``:
+            state kept between calls (a cached gate) shows in their outputs.
     """
 
     name: str
@@ -60,6 +62,7 @@ class Call:
     introspect: bool = False
     repeat: int = 1
     trace: bool = False
+    then: list[list] | None = None
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Result:
         input_changed: indices of inputs that the call modified in place.
         deterministic: with ``repeat > 1``, whether every repetition gave identical outputs.
         traced: with ``trace``, ``module.qualname`` of the reference functions that ran.
+        then_outputs: with ``then``, the output tensors of each further call.
     """
 
     error: dict | None = None
@@ -95,6 +99,7 @@ class Result:
     input_changed: list[int] = field(default_factory=list)
     deterministic: bool | None = None
     traced: list[str] | None = None
+    then_outputs: list[list[torch.Tensor]] | None = None
 
     @property
     def ok(self) -> bool:

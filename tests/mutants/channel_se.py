@@ -65,10 +65,6 @@ MUTANTS = [
                      init="self.excitation = Excitation(channels)")),
     dict(name="state-between-calls", bug="value", family="values", mistake="state",
          hint="between calls",
-         gap="every Call builds a fresh module and runs it on one input (repeat runs "
-             "the same input), so a gate cached by the first forward is never reused "
-             "on another input; catching it needs a Call that runs one object on two "
-             "inputs (protocol and executor)",
          what="caches the gate of the first call and reuses it for every later input",
          source=_cse("if getattr(self, '_cached', None) is None:\n"
                      "    self._cached = self.excitation(global_avg_pool(x))[:, :, None, None]\n"

@@ -61,6 +61,9 @@ class NotebookReport:
     seed: int
     cells: list[CellVerdict] = field(default_factory=list)
     flagged: dict[str, str] = field(default_factory=dict)
+    #: constructs in the student's own cells that an answer never needs, for the instructor to
+    #: look at (they change no score by themselves)
+    suspicious: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     kernel_restarts: int = 0
@@ -94,6 +97,46 @@ def _stream(text: str, name: str = "stdout"):
 def _error(ename: str, evalue: str):
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                   traceback=[f"\x1b[31m{ename}\x1b[0m: {evalue}"])
+
+
+# what a notebook answer never needs: tampering with IPython, the interpreter or the grader
+_SUSPICIOUS_NAMES = {
+    "input_transformers_post", "input_transformers_cleanup", "ast_transformers",
+    "set_custom_exc", "showtraceback", "_showtraceback", "__globals__", "__builtins__",
+    "__import__", "importlib", "_getframe", "get_objects", "get_referrers", "settrace",
+    "setprofile", "addaudithook", "_exit", "fork", "subprocess", "socket", "ctypes", "sqlite3",
+    "__autograder_call__", "_autograder_kernel", "builtins", "getppid", "kill",
+}
+_SUSPICIOUS_TEXT = ("gradebook", "solutions/", "autograded/", "__autograder")
+
+
+def suspicious_constructs(nb) -> list[str]:
+    """Constructs of :data:`_SUSPICIOUS_NAMES` in the student's own cells (not locked)."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or nbgrader_meta(cell).get("locked"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES:
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute) and node.attr in _SUSPICIOUS_NAMES:
+                names.add(node.attr)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in getattr(node, "names", []):
+                    top = (getattr(node, "module", None) or alias.name).split(".")[0]
+                    if top in _SUSPICIOUS_NAMES or alias.name.split(".")[0] in _SUSPICIOUS_NAMES:
+                        names.add(top if top in _SUSPICIOUS_NAMES else alias.name)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update(t for t in _SUSPICIOUS_TEXT if t in node.value)
+        if names:
+            label = grade_id(cell) or f"cell {index + 1}"
+            found.append(f"{label}: uses {', '.join(sorted(names))}")
+    return found
 
 
 def static_reference_use(source: str) -> str | None:
@@ -148,6 +191,7 @@ class NotebookGrader:
         report = NotebookReport(notebook=name, mode=self.mode, seed=self.seed)
         self.solutions = {grade_id(c): c.source for c in nb.cells
                           if nbgrader_meta(c).get("solution") and grade_id(c)}
+        report.suspicious = suspicious_constructs(nb)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -324,11 +368,12 @@ class _Spare:
         self.error: BaseException | None = None
 
     def _start(self, key) -> None:
-        isolated, limits = key
+        isolated, limits, reference = key
 
         def run():
             try:
-                self.session = KernelSession(isolated=isolated, limits=limits).start()
+                self.session = KernelSession(isolated=isolated, limits=limits,
+                                             reference=reference).start()
             except BaseException as exc:  # noqa: BLE001 - reported on take()
                 self.error = exc
 
@@ -336,8 +381,9 @@ class _Spare:
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
 
-    def take(self, isolated: bool, limits: Limits, files: list[Path]) -> KernelSession:
-        key = (isolated, limits)
+    def take(self, isolated: bool, limits: Limits, files: list[Path],
+             reference: bool = True) -> KernelSession:
+        key = (isolated, limits, reference)
         with self.lock:
             session = None
             if self.thread is not None and self.key == key:
@@ -349,7 +395,8 @@ class _Spare:
                 if self.session is not None:
                     self.session.shutdown()
             if session is None:
-                session = KernelSession(isolated=isolated, limits=limits).start()
+                session = KernelSession(isolated=isolated, limits=limits,
+                                        reference=reference).start()
             self._start(key)
         for f in files:
             import shutil
@@ -371,12 +418,41 @@ def _shutdown_spare() -> None:
 atexit.register(_shutdown_spare)
 
 
+def needs_reference(nb) -> bool:
+    """Whether the notebook's given cells (locked, not tests) use the reference package, directly
+    or through a course module that imports it. Only then may an isolated kernel import it."""
+    import importlib.util
+
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta.get("locked") or meta.get("grade"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.split(".")[0] == "scse_ref":
+                    return True
+                if name.split(".")[0] == "coursekit":
+                    spec = importlib.util.find_spec(name)
+                    origin = getattr(spec, "origin", None)
+                    if origin and "scse_ref" in Path(origin).read_text():
+                        return True
+    return False
+
+
 def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
                ahead: bool = True) -> NotebookReport:
     """Grade notebook ``nb`` (read from ``path``) in a fresh kernel; fills in its outputs."""
     files = [path] if path.exists() else []
-    session = SPARE.take(mode == "isolated", limits, files) if ahead else \
-        KernelSession(isolated=mode == "isolated", limits=limits, files=files).start()
+    reference = mode != "isolated" or needs_reference(nb)
+    session = SPARE.take(mode == "isolated", limits, files, reference) if ahead else \
+        KernelSession(isolated=mode == "isolated", limits=limits, files=files,
+                      reference=reference).start()
     try:
         return NotebookGrader(session, mode=mode, limits=limits, seed=seed).grade(nb, path.stem)
     finally:

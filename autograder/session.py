@@ -62,11 +62,14 @@ class KernelSession:
         isolated: start the kernel with the sandbox policy (audit hook, stubbed grader).
         limits: resource and time limits.
         files: files to copy into the sandbox folder (the submission).
+        reference: whether the reference package (scse_ref) may be imported in an isolated
+            kernel (only when the notebook's given cells use it).
     """
 
     def __init__(self, *, isolated: bool, limits: Limits | None = None,
-                 files: list[Path] = ()):
+                 files: list[Path] = (), reference: bool = True):
         self.isolated = isolated
+        self.reference = reference
         self.limits = limits or Limits()
         self.folder = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
         self.sandbox = self.folder / "work"
@@ -87,6 +90,8 @@ class KernelSession:
                 "--processes", str(self.limits.processes)]
         if self.isolated:
             argv.append("--isolated")
+            if not self.reference:
+                argv.append("--no-reference")
         km = KernelManager(transport="ipc", ip=str(self.folder / "ipc"),
                            connection_file=str(self.folder / "kernel.json"))
         km._kernel_spec = KernelSpec(argv=argv, display_name="grading kernel",

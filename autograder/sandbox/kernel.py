@@ -1,11 +1,13 @@
 """Entry point of a grading kernel: ``python -m autograder.sandbox.kernel -f CONNECTION_FILE ...``.
 
 Before the IPython kernel starts, it sets the process's resource limits, moves into the sandbox
-folder and loads what every lesson needs (torch, numpy, matplotlib, scse_ref, coursekit), so that
-student code starts in seconds. In ``--isolated`` mode it also:
+folder and loads what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when
+the notebook's given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
 
 - loads the call executor (``autograder/executor.py``, ``protocol.py``) under a private package
   name, without the grader's other modules, and exposes it as ``__autograder_call__``;
+- makes ``scse_ref`` unimportable when the notebook's given cells do not use it
+  (``--no-reference``): a student cannot hand in the reference where the lesson does not give it;
 - replaces ``autograder`` by a stub whose ``check`` explains that checks run in the grader (so a
   lesson's ``from autograder import check`` still works), and drops the repository from
   ``sys.path``;
@@ -22,7 +24,8 @@ from pathlib import Path
 
 AUTOGRADER_DIR = Path(__file__).resolve().parent.parent
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "matplotlib", "matplotlib.pyplot",
-           "safetensors.torch", "scse_ref", "coursekit", "coursekit.data", "coursekit.plots")
+           "safetensors.torch", "coursekit", "coursekit.data", "coursekit.plots")
+REFERENCE = "scse_ref"
 
 
 def _limit(kind: int, value: int | None) -> None:
@@ -37,19 +40,26 @@ def _warm_up() -> None:
     """Run the code paths the checks use once, so that torch's lazy imports and first-call
     set-up happen now, before the sandbox policy is installed (and not during a timed check)."""
     import torch
+    from torch import nn
 
-    import scse_ref
+    class Block(nn.Module):  # the operations of the course's blocks, without the reference
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.conv = nn.Conv2d(8, 1, kernel_size=1)
 
-    model = scse_ref.SCSE(8, 4)
+        def forward(self, x):
+            gate = torch.sigmoid(self.fc(torch.relu(x.mean(dim=(2, 3)))))[..., None, None]
+            return torch.maximum(x * gate, x * torch.sigmoid(self.conv(x))).softmax(dim=1)
+
     x = torch.randn(2, 8, 4, 5, requires_grad=True)
-    model(x).sum().backward()
-    model(x.contiguous(memory_format=torch.channels_last)).sum().backward()
+    Block()(x).sum().backward()
+    Block()(x.contiguous(memory_format=torch.channels_last)).sum().backward()
     for dtype in (torch.float64, torch.bfloat16, torch.float16):
-        model.to(dtype)(x.detach().to(dtype))
+        Block().to(dtype)(x.detach().to(dtype))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        scse_ref.SCSE(8, 4).to(torch.float32)(x)
-    meta = scse_ref.SCSE(8, 4).to("meta")
-    meta(torch.empty(2, 8, 4, 5, device="meta"))
+        Block()(x)
+    Block().to("meta")(torch.empty(2, 8, 4, 5, device="meta"))
     double = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda t: (t * t).sum(1), (double,), fast_mode=True)
 
@@ -62,6 +72,8 @@ def _parse(argv: list[str]):
     p.add_argument("--cpu-seconds", type=int, default=None, help="CPU time limit of the kernel")
     p.add_argument("--processes", type=int, default=None, help="process limit (non-root)")
     p.add_argument("--isolated", action="store_true")
+    p.add_argument("--no-reference", action="store_true", help="make scse_ref unimportable "
+                   "(for notebooks whose given cells do not use it)")
     return p.parse_args(argv)
 
 
@@ -149,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
                        "PYTHONDONTWRITEBYTECODE": "1"})
     os.chdir(sandbox)
     sys.dont_write_bytecode = True
-    for name in PRELOAD:
+    for name in PRELOAD + (() if args.no_reference else (REFERENCE,)):
         __import__(name)
     import torch
 
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         import builtins
 
         builtins.__autograder_call__ = _make_entry(protocol, executor)
-        policy.install(sandbox, _read_only_roots())
+        policy.install(sandbox, _read_only_roots(),
+                       blocked=(REFERENCE,) if args.no_reference else ())
     app.start()
 
 

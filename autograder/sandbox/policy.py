@@ -49,9 +49,11 @@ class SandboxViolation(PermissionError):
     """What the sandbox refused; the message names the operation."""
 
 
-def install(sandbox: str, read_only: list[str]) -> None:
+def install(sandbox: str, read_only: list[str], blocked: tuple[str, ...] = ()) -> None:
     """Install the hook. ``sandbox``: the only folder code may write to; ``read_only``: folders
-    it may also read (the Python installation, the packages a lesson provides)."""
+    it may also read (the Python installation, the packages a lesson provides); ``blocked``:
+    more top-level modules that may not be imported."""
+    blocked_modules = BLOCKED_MODULES + tuple(blocked)
     real = os.path.realpath
     home = real(sandbox)
     readable = tuple(real(p) for p in read_only if p) + (home,)
@@ -72,7 +74,7 @@ def install(sandbox: str, read_only: list[str]) -> None:
             refuse(event)
         if event == "import":
             name = args[0] if args else ""
-            if isinstance_(name, str) and name.split(".")[0] in BLOCKED_MODULES:
+            if isinstance_(name, str) and name.split(".")[0] in blocked_modules:
                 refuse(f"import {name}")
             return
         if event == "open":

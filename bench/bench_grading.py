@@ -1,0 +1,146 @@
+"""Grading speed: `python -m autograder grade` against plain sequential `nbgrader autograde`.
+
+Builds a scratch course with one lesson and N submissions (answered, unanswered and one typical
+mistake per exercise, in turn), then grades them, in one run, with:
+
+- plain nbgrader: one `nbgrader autograde ASSIGNMENT` command, nbgrader's own executor, one
+  submission after the other (the baseline an instructor has);
+- `python -m autograder grade --mode in-kernel`: the pipeline, test cells in the student's kernel;
+- `python -m autograder grade` (isolated, the default): checks in the grader, student code in a
+  sandboxed kernel.
+
+It prints the wall time of each, the speed-up over plain nbgrader, the per-notebook cost, the
+isolated/in-kernel ratio, and whether every mode gave every submission the same scores.
+
+    .venv/bin/python bench/bench_grading.py [--assignment 02_channel_se] [-n 40] [--jobs 2]
+
+This is a benchmark, not a test: numbers depend on the machine and on what else runs on it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder._env import tool_env  # noqa: E402
+from autograder.course import Course  # noqa: E402
+from autograder.notebook import grade_id, nbgrader_meta  # noqa: E402
+
+
+def mistakes(aid: str) -> dict:
+    path = ROOT / "tests" / "lesson_mistakes" / f"{aid}.py"
+    if not path.exists():
+        return {}
+    spec = importlib.util.spec_from_file_location("mistakes", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MISTAKES
+
+
+def answered(release, solution, replace=None):
+    answers = {grade_id(c): c.source for c in solution.cells if nbgrader_meta(c).get("solution")}
+    answers.update(replace or {})
+    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(release), 4))
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution") and grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
+    return nb
+
+
+def build(folder: Path, aid: str, n: int) -> Course:
+    course = Course.scratch(folder, [aid])
+    release = nbformat.read(course.release_notebook(aid), 4)
+    solution = nbformat.read(ROOT / "solutions" / aid / f"{aid}.ipynb", 4)
+    wrong = list(mistakes(aid).items())
+    for i in range(n):
+        kind = i % (2 + len(wrong))
+        if kind == 0:
+            nb = answered(release, solution)
+        elif kind == 1:
+            nb = release
+        else:
+            ex, (source, _) = wrong[kind - 2]
+            nb = answered(release, solution, {ex: source})
+        course.submit(f"student{i:03d}", aid, nb)
+    return course
+
+
+def scores(course: Course, aid: str, students: list[str]) -> dict:
+    return {s: course.scores(aid, s) for s in students}
+
+
+def reset(course: Course) -> None:
+    """Forget earlier grading (records, autograded notebooks), keep the gradebook's cells."""
+    import shutil
+
+    for name in (".autograder", "autograded"):
+        shutil.rmtree(course.root / name, ignore_errors=True)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--assignment", default="02_channel_se")
+    parser.add_argument("-n", type=int, default=40, help="submissions (default 40)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    aid = args.assignment
+    print(f"# grading benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}"
+          f", {os.cpu_count()} cores, python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        course = build(Path(tmp) / "course", aid, args.n)
+        students = sorted(p.name for p in (course.root / "submitted").iterdir())
+        one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        runs = {}
+        env = tool_env(AUTOGRADER_MODE="nbgrader", **one_thread)
+        runs["plain nbgrader, sequential"] = timed(
+            [sys.executable, "-m", "nbgrader", "autograde", aid, "--force"], course.root, env)
+        results = {"plain nbgrader, sequential": scores(course, aid, students)}
+        for label, mode in (("autograder grade --mode in-kernel", "in-kernel"),
+                            ("autograder grade (isolated)", "isolated")):
+            reset(course)
+            runs[label] = timed([sys.executable, "-m", "autograder", "grade", aid, "--force",
+                                 "--mode", mode, "--jobs", str(args.jobs), "--no-progress"],
+                                course.root, tool_env(**one_thread))
+            results[label] = scores(course, aid, students)
+    base = runs["plain nbgrader, sequential"]
+    print(f"{args.n} submissions of {aid}, {args.jobs} jobs for the pipeline\n")
+    print(f"| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader |")
+    print(f"|---|---:|---:|---:|")
+    for label, seconds in runs.items():
+        print(f"| {label} | {seconds:.1f} | {seconds / args.n:.2f} | {base / seconds:.2f}x |")
+    iso = runs["autograder grade (isolated)"]
+    ink = runs["autograder grade --mode in-kernel"]
+    print(f"\nisolated / in-kernel time: {iso / ink:.2f} (aim: at most 1.5)")
+    reference = results["plain nbgrader, sequential"]
+    same = all(r == reference for r in results.values())
+    print(f"identical scores in every mode: {'yes' if same else 'NO'}")
+    if not same:
+        for label, r in results.items():
+            for s in students:
+                if r[s] != reference[s]:
+                    print(f"  {label}: {s}: {r[s]} vs {reference[s]}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -189,4 +189,6 @@ def close(actual: torch.Tensor, expected: torch.Tensor, dtype=None) -> bool:
 
 
 def fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    """``(2, 3)``, and ``(2,)`` for one dim, as Python writes tuples."""
+    dims = [str(int(s)) for s in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"

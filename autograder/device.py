@@ -114,9 +114,9 @@ def _dtypes(ex, ctx: Context, case, device: str) -> None:
                 "x.dtype, x.new_*, torch.*_like.", "dtype")
         out = res.out
         if out.is_floating_point() and not bool(torch.isfinite(out.float()).all()):
-            raise CheckFailed(f"non-finite values (inf or nan) in {name} ({what}): a constant too "
-                              f"large for {name}, or an overflow (exp of a large number).",
-                              "dtype")
+            raise CheckFailed(f"non-finite values (inf or nan) in {name} ({what}): an overflow "
+                              f"(exp of a large number, a constant too large for {name}) or a "
+                              "division by zero.", "dtype")
 
 
 def _layouts(ex, ctx: Context, case, device: str) -> None:

@@ -213,7 +213,8 @@ class Exercise:
 
     def explain(self, error: dict) -> str:
         """A hint for an exception of the student's code."""
-        return explain_error(error, self.name, self.signature, self.error_hints)
+        return explain_error(error, self.name, self.signature, self.error_hints,
+                             "forward" if self.kind == "module" else "the function")
 
     def fail(self, message: str, mistake: str | None = None) -> None:
         raise CheckFailed(message, mistake)
@@ -244,8 +245,11 @@ class Exercise:
     # --- basic (the visible test) -------------------------------------------------------------
     def _basic(self, ctx: Context):
         n = self._check_shapes(ctx, self.basic_cases or self.shape_cases[:2])
-        return (f"{self.name}: basic shapes OK ({n} cases). The graded tests also check values, "
-                "gradients and the GPU path."), None
+        others = [f for f in self.families if f != "shape"]
+        also = {"values": "values", "gradient": "gradients", "device": "the GPU path"}
+        tail = (" The graded tests also check " + ", ".join(also[f] for f in others) + ".") \
+            if others else ""
+        return f"{self.name}: basic shapes OK ({n} cases).{tail}", None
 
     # --- shape --------------------------------------------------------------------------------
     def _shape(self, ctx: Context):

@@ -76,10 +76,10 @@ _STAGES = {
 _ERROR_HINTS: list[tuple[str, str]] = [
     (r"item\(\) cannot be called on meta|meta tensors? .*item|"
      r"numpy\(\) on a meta|can't convert meta|on the meta device",
-     "{name} moves data to the host inside forward (.item(), .tolist(), .cpu() or .numpy()): on a "
+     "{name} moves data to the host inside {where} (.item(), .tolist(), .cpu() or .numpy()): on a "
      "GPU that forces a synchronisation and a copy. Keep the computation in torch, on x's device."),
     (r"Cannot copy out of meta tensor",
-     "{name} copies data from x's device to the CPU inside forward: a .cpu() call, or a tensor "
+     "{name} copies data from x's device to the CPU inside {where}: a .cpu() call, or a tensor "
      "created without device=x.device (torch.zeros/empty/ones) that is filled with values computed "
      "from x. On a GPU that costs a copy or fails. Create tensors with device=x.device (or "
      "x.new_zeros, torch.zeros_like) and keep the output on x's device."),
@@ -97,7 +97,7 @@ _ERROR_HINTS: list[tuple[str, str]] = [
     (r"Expected all tensors to be on the same device|same device|is not on the expected device|"
      r"type \(torch\.cuda\.\w+\) should be the same|type \(torch\.\w+\) and \w+ type "
      r"\(torch\.cuda",
-     "{name} mixes devices: a tensor is created inside forward without device=x.device "
+     "{name} mixes devices: a tensor is created inside {where} without device=x.device "
      "(torch.ones/zeros/tensor/arange), or kept as a plain attribute instead of a registered "
      "buffer, so it stays on the CPU when the module moves."),
     (r"Can't call numpy\(\) on Tensor that requires grad",
@@ -161,7 +161,7 @@ def _state_dict_detail(message: str) -> str | None:
 
 
 def explain_error(error: dict, name: str, signature: str,
-                  specific: Sequence[tuple[str, str]] = ()) -> str:
+                  specific: Sequence[tuple[str, str]] = (), where: str = "forward") -> str:
     """A hint for an exception raised by the student's code (``Result.error``).
 
     ``specific`` holds an exercise's own ``(regex, hint)`` pairs, tried first.
@@ -172,6 +172,7 @@ def explain_error(error: dict, name: str, signature: str,
     for pattern, hint in [*specific, *_ERROR_HINTS]:
         found = re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL)
         if found:
-            return hint.format(*found.groups(), name=name, detail=detail, signature=signature)
+            return hint.format(*found.groups(), name=name, detail=detail, signature=signature,
+                               where=where)
     return (f"{name} raised {kind} while {_STAGES.get(stage, stage)}: {detail}. Read the message; "
             f"the exercise expects {signature}.")

@@ -7,6 +7,7 @@ happened. It imports only torch and the protocol, so that it can run inside a sa
 from __future__ import annotations
 
 import contextlib
+import numbers
 import sys
 import warnings
 from typing import Any, Mapping
@@ -38,6 +39,8 @@ def _layout(x: torch.Tensor, layout: str) -> torch.Tensor:
 
 
 def _flatten_output(out) -> tuple[list[torch.Tensor] | None, Any]:
+    if isinstance(out, numbers.Number) and not isinstance(out, (bool, int, float, complex)):
+        out = int(out) if isinstance(out, numbers.Integral) else float(out)  # numpy scalars
     if isinstance(out, torch.Tensor):
         return [out], None
     if isinstance(out, (tuple, list)) and out and all(isinstance(o, torch.Tensor) for o in out):

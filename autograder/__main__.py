@@ -1,4 +1,4 @@
-"""The course's command line: ``python -m autograder {check,release} ...``."""
+"""The course's command line: ``python -m autograder {check,release,grade,demo} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gradescope", action="store_true", help="also write Gradescope results.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("demo", help="the whole job on a synthetic class: release the lessons into "
+                                    "a scratch course (demo-course/), collect a synthetic class "
+                                    "(good, wrong and broken), grade them, write the reports")
+    p.add_argument("--course", default=None, help="scratch course folder, deleted and rebuilt "
+                   "(default: demo-course/ in the repository)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: one "
+                   "per CPU core)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     if args.command == "check":
         from .selfcheck import main as check_main
@@ -67,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         if summary.report_dir is not None:
             print(f"class report: {summary.report_dir / 'index.html'}")
         return 1 if summary.failed else 0
+    if args.command == "demo":
+        from .demo import main as demo_main
+        return demo_main(args.course, jobs=args.jobs, progress=not args.no_progress)
     return 2
 
 

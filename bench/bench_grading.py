@@ -81,6 +81,25 @@ def scores(course: Course, aid: str, students: list[str]) -> dict:
     return {s: course.scores(aid, s) for s in students}
 
 
+def messages(course: Course, aid: str, student: str) -> dict:
+    """grade_id -> (passed, message) from the pipeline's record, or from the autograded notebook
+    (plain nbgrader): the output that decided each graded cell."""
+    import json
+
+    record = course.root / ".autograder" / "records" / aid / student / "_submission.json"
+    if record.exists():
+        data = json.loads(record.read_text())
+        return {c["grade_id"]: (c["passed"], c["message"][:300])
+                for nb in data["notebooks"].values() for c in nb["cells"]}
+    path = course.root / "autograded" / student / aid / f"{aid}.ipynb"
+    out = {}
+    for cell in nbformat.read(path, 4).cells:
+        if nbgrader_meta(cell).get("grade"):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            out[grade_id(cell)] = (not errors, errors[0].get("evalue", "")[:300] if errors else "")
+    return out
+
+
 def reset(course: Course) -> None:
     """Forget earlier grading (records, autograded notebooks), keep the gradebook's cells."""
     import shutil
@@ -115,6 +134,7 @@ def main() -> int:
         runs["plain nbgrader, sequential"] = timed(
             [sys.executable, "-m", "nbgrader", "autograde", aid, "--force"], course.root, env)
         results = {"plain nbgrader, sequential": scores(course, aid, students)}
+        why = {"plain nbgrader, sequential": {s: messages(course, aid, s) for s in students}}
         for label, mode in (("autograder grade --mode in-kernel", "in-kernel"),
                             ("autograder grade (isolated)", "isolated")):
             reset(course)
@@ -122,6 +142,7 @@ def main() -> int:
                                  "--mode", mode, "--jobs", str(args.jobs), "--no-progress"],
                                 course.root, tool_env(**one_thread))
             results[label] = scores(course, aid, students)
+            why[label] = {s: messages(course, aid, s) for s in students}
     base = runs["plain nbgrader, sequential"]
     print(f"{args.n} submissions of {aid}, {args.jobs} jobs for the pipeline\n")
     print(f"| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader |")
@@ -138,7 +159,11 @@ def main() -> int:
         for label, r in results.items():
             for s in students:
                 if r[s] != reference[s]:
-                    print(f"  {label}: {s}: {r[s]} vs {reference[s]}")
+                    for cell in r[s]:
+                        if r[s][cell] != reference[s].get(cell):
+                            print(f"  {label}: {s}: {cell} {r[s][cell]} (plain nbgrader: "
+                                  f"{reference[s].get(cell)})\n    {why[label][s].get(cell)}\n"
+                                  f"    plain: {why['plain nbgrader, sequential'][s].get(cell)}")
     return 0 if same else 1
 
 

@@ -1,4 +1,4 @@
-"""The synthetic class of ``python -m autograder demo``: who hands in what, and what should come of it.
+"""The synthetic class of ``python -m autograder demo``: who hands in what, and what comes of it.
 
 Data only: :mod:`autograder.demo` builds each notebook from the release notebook of the assignment,
 with the answers of ``solutions/`` filled in (cells with ``solution: true``, by grade id), then

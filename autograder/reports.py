@@ -44,7 +44,7 @@ import json
 import re
 import shutil
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,10 @@ RECORDS = ".autograder/records"
 REPORTS = "reports"
 NOT_SUBMITTED = "not submitted"
 NOT_GRADED = "not graded"
+#: what a student reads when the grader failed on their submission (the instructor reads why in
+#: the class report)
+UNGRADED = ("Your submission could not be graded automatically: the grader failed on it (this is "
+            "not a check that failed). Your instructor has the details and will grade it.")
 
 
 # --- what there is to report ---------------------------------------------------------------------
@@ -388,7 +392,8 @@ td.n{text-align:right;white-space:nowrap;width:5rem}
 .ok{color:#1a7f37;font-weight:600} .bad{color:#cf222e;font-weight:600}
 .part{color:#9a6700;font-weight:600} .muted{color:#59636e}
 .hint{white-space:pre-wrap;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
-font-size:.85rem;background:#fff8f0;border-left:3px solid #cf222e;padding:.3rem .5rem;margin:.2rem 0}
+font-size:.85rem;background:#fff8f0;border-left:3px solid #cf222e;padding:.3rem .5rem;
+margin:.2rem 0}
 .box{border:1px solid #d0d7de;border-radius:6px;padding:.5rem 1rem;margin:1rem 0;background:#f6f8fa}
 .warn{border-color:#d4a72c;background:#fff8c5} .err{border-color:#cf222e;background:#ffebe9}
 .tag{display:inline-block;font-size:.75rem;border:1px solid #d0d7de;border-radius:1rem;
@@ -459,9 +464,7 @@ def feedback_html(sub: Submission, assignment: Assignment, notebook: str) -> str
         parts.append(f'<p class="total">Score: {_fmt(sub.score)} / {_fmt(sub.max_score)} '
                      "points</p>")
     if sub.status == "error":
-        parts.append('<div class="box err"><strong>Your submission could not be graded '
-                     "completely.</strong> " + _e((sub.record or {}).get("error", "")) +
-                     " Your instructor has been told.</div>")
+        parts.append(f'<div class="box err"><strong>{_e(UNGRADED)}</strong></div>')
     elif sub.status == NOT_GRADED:
         parts.append('<div class="box warn">This submission has not been graded yet.</div>')
     notes = list(sub.notes)
@@ -764,8 +767,8 @@ def gradescope_results(sub: Submission, assignment: Assignment) -> dict:
                       "output": output, "visibility": "visible",
                       "tags": [r.cell.exercise] + ([r.cell.family] if r.cell.family else [])})
     notes = list(sub.notes)
-    if (sub.record or {}).get("error"):
-        notes.insert(0, sub.record["error"])
+    if sub.status == "error":
+        notes.insert(0, UNGRADED)
     for nb in assignment.notebooks:
         notes += [f"error in your cell: {x}" for x in sub.notebook_report(nb).get("errors") or []]
     result = {"score": sub.score, "output": "\n".join(notes), "visibility": "visible",

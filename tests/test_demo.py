@@ -109,7 +109,7 @@ def test_files_are_what_their_case_says(built):
                 assert "raise NotImplementedError()" in text
 
 
-# --- the whole demo ---------------------------------------------------------------------------------
+# --- the whole demo ------------------------------------------------------------------------------
 
 #: what each bad case must leave in the grading record (notes, errors, verdicts)
 TRACE = {

@@ -16,10 +16,11 @@ import nbformat
 import pytest
 
 from autograder.course import Course
-from autograder.notebook import grade_id, nbgrader_meta
+from autograder.notebook import nbgrader_meta
 from autograder.pipeline import Options, grade
 from autograder.release import ROOT
-from autograder.reports import (CellResult, GradeCell, Submission, hint_key, mistakes,
+from autograder.reports import (UNGRADED, Assignment, CellResult, GradeCell, Submission,
+                                feedback_html, gradescope_results, hint_key, mistakes,
                                 normalise_hint, split_grade_id)
 
 AID = "mini"
@@ -212,3 +213,16 @@ def test_mistakes_are_counted_once_per_student_and_grouped_by_hint():
     assert [(g.hint, g.count, g.students) for g in groups] == [
         ("max pooling.", 2, ["s1", "s2"]), ("other 1.5", 2, ["s2", "s3"])]
     assert groups[0].families == ["values", "gradient"] and groups[0].labels == ["max-pool"]
+
+
+def test_a_submission_the_grader_failed_on_tells_the_student_so_without_internals():
+    cell = GradeCell("ex_values", "nb", "ex", "values", 2.0)
+    record = {"status": "error", "error": "nbgrader autograde failed: KeyError: 'gap_head_check'",
+              "notes": ["<b>a.ipynb</b> was graded as nb.ipynb"], "notebooks": {}}
+    sub = Submission("a", "s", "error", 0.0, 2.0, [CellResult(cell, None, None)], record)
+    page = feedback_html(sub, Assignment("a", 2.0, ["nb"], [cell]), "nb")
+    assert UNGRADED in page and "KeyError" not in page and "not graded" in page
+    assert "&lt;b&gt;a.ipynb&lt;/b&gt;" in page and "<b>a.ipynb" not in page
+    result = gradescope_results(sub, Assignment("a", 2.0, ["nb"], [cell]))
+    assert result["output"].startswith(UNGRADED) and "KeyError" not in json.dumps(result)
+    assert result["tests"][0]["score"] == 0.0 and result["tests"][0]["status"] == "failed"

@@ -30,3 +30,13 @@ __all__ += ["kept_mask", "kept_iou", "SEResidualBlock", "PLACEMENTS", "ATTENTION
 from .heads import GAPHead  # noqa: E402  (lesson 01's classifier head)
 
 __all__ += ["GAPHead"]
+
+# Lessons 05-06: SE units in networks (ResNet-50, Inception, U-Net), a smoothed spatial gate.
+from .networks import (SE_PLACEMENTS, UNET_ATTENTIONS, Bottleneck, InceptionBlock,  # noqa: E402
+                       ResNet, TinyUNet, UNetBlock, attention_unit, count_parameters, resnet50,
+                       se_resnet50)
+from .smooth import SmoothSpatialSE, binomial_kernel  # noqa: E402
+
+__all__ += ["SE_PLACEMENTS", "UNET_ATTENTIONS", "Bottleneck", "ResNet", "resnet50", "se_resnet50",
+            "InceptionBlock", "UNetBlock", "TinyUNet", "attention_unit", "count_parameters",
+            "SmoothSpatialSE", "binomial_kernel"]

@@ -1,0 +1,222 @@
+"""Lesson 06's own exercises: GPU-ready attention.
+
+- ``smooth_sse``: the notebook gives a spatial SE unit with a smoothed map that has four device and
+  dtype bugs (a fixed filter kept as a plain tensor attribute, a tensor created on the CPU inside
+  ``forward``, a ``.item()`` round trip, a hard-coded float32); the student writes the fixed
+  ``SmoothSpatialSE``. Its reference is ``scse_ref.SmoothSpatialSE``. The device family judges
+  the fix; it also runs the meta-device check when a GPU is present, because a ``.item()`` in
+  ``forward`` only synchronises on a GPU (it costs time, not correctness) and would pass there.
+- ``fused_scse``: scSE's ``"add"`` forward with one full-size product, ``x * (g_c + g_s)``
+  (``FusedSCSE``), built from the ``ChannelSE`` and ``SpatialSE`` the notebook imports; the
+  reference is ``scse_ref.SCSE`` in ``"add"`` mode.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+import scse_ref
+
+from .. import device as device_family
+from ..exercise import Case, Exercise, Probe
+from ..hints import Mistake
+
+# --- smooth_sse -----------------------------------------------------------------------------------
+
+
+def _logits(p):
+    return p.ref.conv(p.x)
+
+
+def _blur(p, s):
+    return F.conv2d(s, p.ref.kernel, padding=1)
+
+
+def _norm(p, s):
+    return F.conv2d(torch.ones_like(s[:1]), p.ref.kernel, padding=1)
+
+
+def _scaled(p, gate):
+    """``x * gate``, or the gate itself when the probe calls ``gate``."""
+    return gate if p.case.path == "gate" else p.x * gate
+
+
+class _BufferedProbe(Probe):
+    """A probe whose calls without weights still carry the module's buffers.
+
+    The gradcheck of :class:`~autograder.exercise.Exercise` sends the parameters only
+    (``state=None`` plus one tensor per parameter), so a module with a persistent buffer fails to
+    load with "Missing key(s)". This exercise's module has one (``kernel``).
+    """
+
+    def call(self, **overrides):
+        if "state" in overrides and overrides["state"] is None:
+            overrides["state"] = {k: v for k, v in self.state.items() if k not in self.params}
+        return super().call(**overrides)
+
+
+class SmoothSSEExercise(Exercise):
+    id = "smooth_sse"
+    name = "SmoothSpatialSE"
+    signature = ("SmoothSpatialSE(channels) with self.conv = nn.Conv2d(channels, 1, 1) and the "
+                 "binomial filter as a buffer self.kernel (1, 1, 3, 3); gate(x): (N, C, H, W) -> "
+                 "(N, 1, H, W) = sigmoid(conv2d(s, kernel, padding=1) / conv2d(ones, kernel, "
+                 "padding=1)) with s = conv(x); forward(x) = x * gate(x)")
+    title = "Fix a module's device and dtype bugs"
+    basic_cases = (
+        Case(((8,), {}), ((2, 8, 5, 7),)),
+        Case(((3,), {}), ((1, 3, 1, 1),), label="1x1 map, N=1"),
+    )
+    shape_cases = (
+        Case(((8,), {}), ((2, 8, 5, 7),), label="odd, non-square"),
+        Case(((3,), {}), ((1, 3, 1, 1),), label="1x1 map, N=1"),
+        Case(((4,), {}), ((2, 4, 1, 6),), label="one row"),
+        Case(((5,), {}), ((2, 5, 4, 4),), path="gate"),
+    )
+    value_cases = (
+        Case(((8,), {}), ((3, 8, 5, 6),)),
+        Case(((6,), {}), ((2, 6, 4, 7),), path="gate"),
+    )
+    grad_cases = (Case(((4,), {}), ((2, 4, 5, 3),)),)
+    device_case = value_cases[0]
+    live_params = ("conv.weight",)
+    error_hints = (
+        (r'Unexpected key\(s\) in state_dict: "kernel"',
+         "The module has no buffer named kernel in its state_dict: register the filter with "
+         "self.register_buffer(\"kernel\", ...) (persistent, the default), so that it moves with "
+         "the module and is saved with it."),
+        (r'Missing key\(s\) in state_dict: "kernel"',
+         "self.kernel is not a buffer: register the filter with self.register_buffer(\"kernel\", "
+         "...) instead of keeping it as a plain attribute or a parameter."),
+    )
+    mistakes = (
+        Mistake("no-normalisation", "The border of the gate map is too dark: the smoothed logits "
+                "are not divided by conv2d(ones, kernel, padding=1), so at the border the window "
+                "averages zeros from the padding. Keep the normalisation of the given module.",
+                lambda p: _scaled(p, torch.sigmoid(_blur(p, _logits(p))))),
+        Mistake("sigmoid-first", "The sigmoid comes before the smoothing: smooth the logits s = "
+                "conv(x), then take the sigmoid of the smoothed map.",
+                lambda p: _scaled(p, _blur(p, torch.sigmoid(_logits(p)))
+                                  / _norm(p, _logits(p)))),
+        Mistake("not-smoothed", "The gate is not smoothed: that is plain sSE, sigmoid(conv(x)). "
+                "The fixed module keeps the smoothing of the given one.",
+                lambda p: _scaled(p, torch.sigmoid(_logits(p)))),
+    )
+
+    def reference(self, case):
+        args, kwargs = case.init
+        return scse_ref.SmoothSpatialSE(*args, **kwargs)
+
+    def diagnose_structure(self, case, got, want):
+        if "kernel" in got:
+            return ("kernel is a parameter here (nn.Parameter): the filter is fixed, never "
+                    "trained, so it is a buffer: self.register_buffer(\"kernel\", ...).")
+        if "conv.weight" not in got:
+            return "Keep the 1x1 convolution as self.conv = nn.Conv2d(channels, 1, kernel_size=1)."
+        return None
+
+    def _gradcheck(self, ctx, probe, what):
+        fields = {f.name: getattr(probe, f.name) for f in dataclasses.fields(probe)}
+        return super()._gradcheck(ctx, _BufferedProbe(**fields), what)
+
+    def _device(self, ctx):
+        message, where = super()._device(ctx)
+        if where == "gpu":
+            # on a GPU .item() / .cpu() only synchronise (slow, not wrong): the meta device
+            # run finds them as it does without a GPU
+            for case in device_family.device_cases(self):
+                device_family._meta(self, ctx, case)
+            message = message.replace("; all passed", "; meta-device run; all passed")
+        return message, where
+
+
+# --- fused_scse -----------------------------------------------------------------------------------
+
+
+def _gates(p):
+    return p.ref.cse.gate(p.x), p.ref.sse.gate(p.x)
+
+
+def _fused(p, combine):
+    gc, gs = _gates(p)
+    return combine(p.x, gc, gs)
+
+
+class FusedSCSEExercise(Exercise):
+    id = "fused_scse"
+    name = "FusedSCSE"
+    signature = ("FusedSCSE(channels, reduction=16) with self.cse = ChannelSE(channels, "
+                 "reduction), self.sse = SpatialSE(channels); forward(x) = x * (cse.gate(x) + "
+                 "sse.gate(x)): (N, C, H, W) -> (N, C, H, W)")
+    title = "The fused scSE forward"
+    basic_cases = (
+        Case(((16,), {"reduction": 4}), ((2, 16, 5, 7),)),
+        Case(((8,), {"reduction": 16}), ((1, 8, 3, 3),), label="C < reduction, N=1"),
+    )
+    shape_cases = (
+        Case(((16,), {"reduction": 4}), ((2, 16, 5, 7),), label="odd, non-square"),
+        Case(((8,), {"reduction": 16}), ((1, 8, 3, 3),), label="C < reduction, N=1"),
+        Case(((6,), {"reduction": 2}), ((2, 6, 1, 1),), label="1x1 map"),
+        Case(((32,), {}), ((1, 32, 2, 9),), label="default reduction"),
+    )
+    value_cases = (
+        Case(((16,), {"reduction": 4}), ((3, 16, 5, 6),)),
+        Case(((8,), {"reduction": 16}), ((2, 8, 4, 4),), label="C < reduction"),
+    )
+    grad_cases = (Case(((8,), {"reduction": 2}), ((2, 8, 3, 4),)),)
+    device_case = value_cases[0]
+    live_params = ("cse.excitation.fc1.weight", "sse.conv.weight")
+    mistakes = (
+        Mistake("gate-product", "The gates are multiplied (x * g_c * g_s): scSE adds the two "
+                "recalibrated maps, x * g_c + x * g_s = x * (g_c + g_s).",
+                lambda p: _fused(p, lambda x, gc, gs: x * gc * gs)),
+        Mistake("gate-mean", "The sum of the gates is halved: scSE's 'add' is x * g_c + x * g_s = "
+                "x * (g_c + g_s), without a factor 1/2.",
+                lambda p: _fused(p, lambda x, gc, gs: x * (gc + gs) / 2)),
+        Mistake("gate-max", "The gates are combined by their maximum: this exercise fuses scSE's "
+                "'add' mode, x * (g_c + g_s).",
+                lambda p: _fused(p, lambda x, gc, gs: x * torch.maximum(gc, gs))),
+        Mistake("outputs-not-gates", "The modules' outputs are used as gates: cse(x) is already "
+                "x * g_c. Take the gates, self.cse.gate(x) and self.sse.gate(x), and multiply x "
+                "by their sum once.",
+                lambda p: p.x * (p.ref.cse(p.x) + p.ref.sse(p.x))),
+        Mistake("scse-max", "That is scSE's 'max' mode (max(x * g_c, x * g_s)): this exercise "
+                "fuses the 'add' mode, x * (g_c + g_s).",
+                lambda p: _fused(p, lambda x, gc, gs: torch.maximum(x * gc, x * gs))),
+        Mistake("scse-mul", "That is scSE's 'mul' mode ((x * g_c) * (x * g_s)): this exercise "
+                "fuses the 'add' mode, x * (g_c + g_s).",
+                lambda p: _fused(p, lambda x, gc, gs: (x * gc) * (x * gs))),
+        Mistake("channel-only", "Only the channel gate is applied: add the spatial gate, "
+                "x * (g_c + g_s).", lambda p: _fused(p, lambda x, gc, gs: x * gc)),
+        Mistake("spatial-only", "Only the spatial gate is applied: add the channel gate, "
+                "x * (g_c + g_s).", lambda p: _fused(p, lambda x, gc, gs: x * gs)),
+        Mistake("gates-only", "The output is the sum of the gates, not x rescaled by it: "
+                "x * (g_c + g_s).", lambda p: _fused(p, lambda x, gc, gs: (gc + gs).expand_as(x))),
+        Mistake("residual", "x is added back (x + x * (g_c + g_s)): scSE has no shortcut; the "
+                "output is x * (g_c + g_s).",
+                lambda p: _fused(p, lambda x, gc, gs: x + x * (gc + gs))),
+    )
+
+    def reference(self, case):
+        args, kwargs = case.init
+        return scse_ref.SCSE(*args, **kwargs)
+
+    def init_params(self, ctx, ref, inputs):
+        from .cse import keep_units_alive
+
+        super().init_params(ctx, ref, inputs)
+        keep_units_alive(ref.cse.excitation.fc1, scse_ref.global_avg_pool(inputs[0]))
+
+    def diagnose_structure(self, case, got, want):
+        if not any(k.startswith("cse.excitation.") for k in got) or "sse.conv.weight" not in got:
+            return ("Keep the two units as self.cse = ChannelSE(channels, reduction) and "
+                    "self.sse = SpatialSE(channels) (the grader copies weights by these names).")
+        if got.get("cse.excitation.fc1.weight") != want["cse.excitation.fc1.weight"]:
+            return "The channel unit has another hidden width: ChannelSE(channels, reduction)."
+        return None
+
+
+#: the exercises of this module, in lesson order
+EXERCISES = [SmoothSSEExercise(), FusedSCSEExercise()]

@@ -32,12 +32,23 @@ def __getattr__(name: str):
 
 
 def run_check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> Outcome:
-    """Run one check family of one exercise on ``obj`` in this process; return the verdict."""
+    """Run one check family of one exercise on ``obj`` in this process; return the verdict.
+
+    The checks run with one torch thread (restored afterwards): their tensors are tiny, and
+    with several threads on a busy machine they ran 10 to 20 times slower.
+    """
+    import torch
+
     from .exercises import get
     from .subjects import LocalSubject
 
     exercise = get(exercise_id)
-    return exercise.check(family, LocalSubject({exercise.name: obj}), seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return exercise.check(family, LocalSubject({exercise.name: obj}), seed)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def check(exercise_id: str, family: str, obj, *, seed: int | None = None) -> None:

@@ -49,14 +49,16 @@ def run_device_family(ex, ctx: Context):
     if ex.kind == "module":
         # first: a tensor kept as a plain attribute is named exactly, where a run only fails
         _attributes(ex, ctx, cases[0])
+    # the meta device runs in both cases: on a GPU, .item() in forward only costs a
+    # synchronisation and would pass; on meta it fails
+    for case in cases:
+        _meta(ex, ctx, case)
     if gpu_available():
         _on_gpu(ex, ctx, cases[0])
         steps = "on the GPU: outputs and gradients against the CPU reference, autocast " \
-                "(float16, bfloat16)"
+                "(float16, bfloat16), and a meta-device run"
         where = "gpu"
     else:
-        for case in cases:
-            _meta(ex, ctx, case)
         steps = f"simulated on the CPU (no GPU here): {SIMULATED_STEPS}"
         where = "simulated"
     for case in cases:

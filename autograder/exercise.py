@@ -518,7 +518,9 @@ class Exercise:
 
     def _gradcheck(self, ctx: Context, probe: Probe, what: str) -> None:
         n_in = len(probe.inputs)
-        template = probe.call(args=[], state=None)
+        # the weights vary with gradcheck's perturbations; buffers travel unchanged with them
+        buffers = {k: v for k, v in (probe.state or {}).items() if k not in probe.params}
+        template = probe.call(args=[], state=buffers or None)
         fn = RemoteFunction(ctx, template, list(probe.params))
         leaves = [t.detach().requires_grad_(t.is_floating_point()) for t in probe.inputs]
         leaves += [p.detach().clone().requires_grad_() for p in probe.params.values()]

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from ._env import tool_env
 from .notebook import exercises_in, is_test_cell, read
 
 _RUNNER = """
@@ -50,7 +51,7 @@ def run(path: str, *, timeout: int = 60, seed: int | None = None) -> tuple[list[
     work.cells.append(nbformat.v4.new_code_cell(_RUNNER.format(ids=ids, seed=seed)))
     client = NotebookClient(work, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(Path(path).parent.resolve())}})
-    client.execute()
+    client.execute(env=tool_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
     errors = []
     for cell in work.cells[:-1]:
         for out in cell.get("outputs", []):

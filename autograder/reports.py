@@ -616,7 +616,7 @@ def class_report(data: ClassData, a: Assignment, dirs: dict, folder: Path) -> Pa
     graded = [s for s in handed if s.status == "graded"]
     totals = [s.score for s in handed]
     parts = [f"<h1>{_e(a.name)}: class report</h1>",
-             f'<p class="sub"><a href="../index.html">all assignments</a> &middot; '
+             '<p class="sub"><a href="../index.html">all assignments</a> &middot; '
              f'<a href="../grades.csv">grades.csv</a></p>']
     counts = Counter(s.status for s in subs)
     summary = [("students", len(subs)), ("submissions", len(handed)), ("graded", len(graded)),

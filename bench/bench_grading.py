@@ -145,8 +145,8 @@ def main() -> int:
             why[label] = {s: messages(course, aid, s) for s in students}
     base = runs["plain nbgrader, sequential"]
     print(f"{args.n} submissions of {aid}, {args.jobs} jobs for the pipeline\n")
-    print(f"| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader |")
-    print(f"|---|---:|---:|---:|")
+    print("| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader |")
+    print("|---|---:|---:|---:|")
     for label, seconds in runs.items():
         print(f"| {label} | {seconds:.1f} | {seconds / args.n:.2f} | {base / seconds:.2f}x |")
     iso = runs["autograder grade (isolated)"]

@@ -4,23 +4,20 @@
   dtype bugs (a fixed filter kept as a plain tensor attribute, a tensor created on the CPU inside
   ``forward``, a ``.item()`` round trip, a hard-coded float32); the student writes the fixed
   ``SmoothSpatialSE``. Its reference is ``scse_ref.SmoothSpatialSE``. The device family judges
-  the fix; it also runs the meta-device check when a GPU is present, because a ``.item()`` in
-  ``forward`` only synchronises on a GPU (it costs time, not correctness) and would pass there.
+  the fix (its meta-device run also runs where a GPU is present, where a ``.item()`` in
+  ``forward`` only synchronises and would pass).
 - ``fused_scse``: scSE's ``"add"`` forward with one full-size product, ``x * (g_c + g_s)``
   (``FusedSCSE``), built from the ``ChannelSE`` and ``SpatialSE`` the notebook imports; the
   reference is ``scse_ref.SCSE`` in ``"add"`` mode.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 
 import scse_ref
 
-from .. import device as device_family
-from ..exercise import Case, Exercise, Probe
+from ..exercise import Case, Exercise
 from ..hints import Mistake
 
 # --- smooth_sse -----------------------------------------------------------------------------------
@@ -41,20 +38,6 @@ def _norm(p, s):
 def _scaled(p, gate):
     """``x * gate``, or the gate itself when the probe calls ``gate``."""
     return gate if p.case.path == "gate" else p.x * gate
-
-
-class _BufferedProbe(Probe):
-    """A probe whose calls without weights still carry the module's buffers.
-
-    The gradcheck of :class:`~autograder.exercise.Exercise` sends the parameters only
-    (``state=None`` plus one tensor per parameter), so a module with a persistent buffer fails to
-    load with "Missing key(s)". This exercise's module has one (``kernel``).
-    """
-
-    def call(self, **overrides):
-        if "state" in overrides and overrides["state"] is None:
-            overrides["state"] = {k: v for k, v in self.state.items() if k not in self.params}
-        return super().call(**overrides)
 
 
 class SmoothSSEExercise(Exercise):
@@ -116,20 +99,6 @@ class SmoothSSEExercise(Exercise):
         if "conv.weight" not in got:
             return "Keep the 1x1 convolution as self.conv = nn.Conv2d(channels, 1, kernel_size=1)."
         return None
-
-    def _gradcheck(self, ctx, probe, what):
-        fields = {f.name: getattr(probe, f.name) for f in dataclasses.fields(probe)}
-        return super()._gradcheck(ctx, _BufferedProbe(**fields), what)
-
-    def _device(self, ctx):
-        message, where = super()._device(ctx)
-        if where == "gpu":
-            # on a GPU .item() / .cpu() only synchronise (slow, not wrong): the meta device
-            # run finds them as it does without a GPU
-            for case in device_family.device_cases(self):
-                device_family._meta(self, ctx, case)
-            message = message.replace("; all passed", "; meta-device run; all passed")
-        return message, where
 
 
 # --- fused_scse -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from ._env import tool_env
-from .release import ROOT, assignments
+from .release import ROOT, assignments, generate_in
 
 
 class Course:
@@ -37,10 +37,8 @@ class Course:
             shutil.copytree(source / "solutions" / aid, root / "solutions" / aid,
                             dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        course = cls(root)
-        for aid in ids:
-            course.nbgrader("generate_assignment", aid, "--force", check=True)
-        return course
+        generate_in(root, ids)
+        return cls(root)
 
     # --- running nbgrader -------------------------------------------------------------------------
     def nbgrader(self, *args: str, check: bool = False, timeout: float | None = None,

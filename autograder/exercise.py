@@ -233,6 +233,8 @@ class Exercise:
             raise ValueError(f"{self.id} has no family {family!r}; it has {self.families}")
         ctx = Context(subject, self.name, default_seed() if seed is None else seed)
         ran_on = None
+        if family == "device":   # where it ran, also when it fails
+            ran_on = "gpu" if torch.cuda.is_available() else "simulated"
         try:
             message, ran_on = getattr(self, f"_{family}")(ctx)
             return Outcome(self.id, family, True, message, ran_on)

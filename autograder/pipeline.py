@@ -167,8 +167,10 @@ def stage(root: Path, task: Task, notebooks: dict[str, dict], release_dir: Path)
                          "(0 points); the file was kept as it is in submitted/.")
             _stage_release(release_dir, task, name, target)
             continue
+        # only graded and answer cells identify a notebook: every lesson has a "setup" cell
+        own = {gid for gid, meta in ids.items() if meta["grade"] or meta["solution"]}
         found = [grade_id(c) for c in nb.cells if grade_id(c)]
-        if found and not set(found) & set(ids):
+        if found and not set(found) & own:
             notes.append(f"{path.name} is not a notebook of {task.assignment} (none of its "
                          f"graded cells belong to it): graded as unanswered (0 points). Was "
                          "another assignment's notebook submitted?")
@@ -186,7 +188,36 @@ def stage(root: Path, task: Task, notebooks: dict[str, dict], release_dir: Path)
                 if _restore_flags(cell, ids.get(gid)):
                     notes.append(f"the nbgrader metadata of cell {gid} was changed; it was "
                                  "restored to what the assignment was released with")
+        notes += _restore_missing(nb, release_dir / task.assignment / f"{name}.ipynb", ids)
         nbformat.write(nb, target / f"{name}.ipynb")
+    return notes
+
+
+def _restore_missing(nb, release_path: Path, ids: dict) -> list[str]:
+    """Put every graded cell the submission lost back where the release had it.
+
+    nbgrader's own ``add_missing_cells`` fails (KeyError) when the lost cell followed a locked
+    cell that is not graded, as every hidden test cell here follows its visible test. The cell is
+    taken from the release: nbgrader then restores its full source (hidden tests included) from
+    the gradebook, as for any edited test cell.
+    """
+    present = {grade_id(c) for c in nb.cells if grade_id(c)}
+    missing = [gid for gid, meta in ids.items() if meta["grade"] and gid not in present]
+    if not missing:
+        return []
+    release = nbformat.read(release_path, 4)
+    notes = []
+    previous: str | None = None
+    for cell in release.cells:
+        gid = grade_id(cell)
+        if gid in missing:
+            at = next((i + 1 for i, c in enumerate(nb.cells) if previous and
+                       grade_id(c) == previous), len(nb.cells))
+            nb.cells.insert(at, nbformat.from_dict(json.loads(json.dumps(cell))))
+            notes.append(f"test cell {gid} was missing from the submission; it was put back "
+                         "and graded")
+        if gid and (gid in present or gid in missing):
+            previous = gid
     return notes
 
 
@@ -270,8 +301,8 @@ def grade_task(task: Task) -> dict:
         if result["success"]:
             record["status"] = "graded"
         else:
-            lines = (result.get("error") or result.get("log") or "").strip().splitlines()
-            record["error"] = "nbgrader autograde failed: " + (lines[-1] if lines else "?")
+            record["error"] = "nbgrader autograde failed: " + _root_cause(
+                (result.get("log") or "") + "\n" + (result.get("error") or ""))
     except Exception as exc:  # noqa: BLE001 - one submission must never stop the batch
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["seconds"] = round(time.monotonic() - start, 3)
@@ -284,6 +315,19 @@ def grade_task(task: Task) -> dict:
     record["notebooks"] = notebooks
     _write_json(record_dir(_ROOT, task) / "_submission.json", record)
     return record
+
+
+def _root_cause(text: str) -> str:
+    """The first exception line of nbgrader's log, rather than its closing "Please see the
+    above traceback"."""
+    import re
+
+    for line in text.splitlines():
+        line = line.strip()
+        if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", line) and "Please see" not in line:
+            return line[:500]
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "unknown error"
 
 
 # --- the command --------------------------------------------------------------------------------

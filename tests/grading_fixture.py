@@ -86,7 +86,8 @@ def other_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nb.cells = [_cell("x = 1", grade_id="other_answer", solution=True),
+    nb.cells = [_cell("import torch", grade_id="setup", locked=True),
+                _cell("x = 1", grade_id="other_answer", solution=True),
                 _cell("assert x == 1", grade_id="other_test", grade=True, locked=True,
                       points=1)]
     return nb

@@ -49,7 +49,11 @@ def build_submissions(course):
                               "did not finish")
     nb = answered(course)
     nb.cells.remove(cell_of(nb, "excitation_values"))
-    subs["test_cell_deleted"] = (nb, set(), "restored")
+    subs["test_cell_deleted"] = (nb, set(), "put back")
+    nb = answered(course, {"global_avg_pool": GAP.replace("mean", "amax")})
+    nb.cells.remove(cell_of(nb, "global_avg_pool_values"))    # it follows a locked, ungraded cell
+    nb.cells.remove(cell_of(nb, "global_avg_pool_gradient"))
+    subs["test_cells_deleted_after_visible_test"] = (nb, GAP_CELLS, "put back")
     nb = answered(course)
     cell_of(nb, "global_avg_pool_values").source = "print('all good')"
     subs["test_cell_edited"] = (nb, set(), None)
@@ -62,7 +66,7 @@ def build_submissions(course):
     cell = cell_of(nb, "excitation_device")
     del cell.metadata["nbgrader"]
     cell.source = "print('fine')"
-    subs["metadata_stripped"] = (nb, set(), "restored")
+    subs["metadata_stripped"] = (nb, set(), "put back")
     nb = answered(course)
     nb.cells.insert(3, nbformat.from_dict(json.loads(json.dumps(cell_of(nb, "global_avg_pool")))))
     subs["duplicated_grade_id"] = (nb, set(), "second cell with grade id")
@@ -91,7 +95,8 @@ def test_batch_finishes_and_grades_everyone(graded):
 
 @pytest.mark.parametrize("student", [
     "perfect", "blank", "max_pool", "infinite_loop", "memory_bomb", "os_exit_in_forward",
-    "os_exit_at_top", "sleeps_forever", "test_cell_deleted", "test_cell_edited",
+    "os_exit_at_top", "sleeps_forever", "test_cell_deleted",
+    "test_cells_deleted_after_visible_test", "test_cell_edited",
     "metadata_changed", "metadata_stripped", "duplicated_grade_id", "not_json",
     "json_not_notebook", "empty_file", "other_assignment"])
 def test_bad_submission_loses_only_what_it_affects(graded, student):
@@ -142,7 +147,7 @@ def test_graded_submissions_are_skipped_and_force_regrades(graded):
     assert course.scores("toy", "perfect")["global_avg_pool_values"][0] == 2
 
 
-def test_in_kernel_mode_gives_honest_submissions_the_same_scores(tmp_path):
+def test_every_mode_gives_honest_submissions_the_scores_of_plain_nbgrader(tmp_path):
     course = make_course(tmp_path)
     honest = {"perfect": answered(course),
               "max_pool": answered(course, {"global_avg_pool": GAP.replace("mean", "amax")}),
@@ -155,8 +160,12 @@ def test_in_kernel_mode_gives_honest_submissions_the_same_scores(tmp_path):
     grade(course.root, ["toy"], Options(**{**FAST, "force": True,
                                            "mode": "in-kernel"}))
     in_kernel = {s: course.scores("toy", s) for s in honest}
-    assert isolated == in_kernel
+    plain = course.autograde("toy", env={"AUTOGRADER_MODE": "nbgrader"})
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    nbgrader_itself = {s: course.scores("toy", s) for s in honest}
+    assert isolated == in_kernel == nbgrader_itself
     assert isolated["perfect"] == {k: (float(v), float(v)) for k, v in FULL.items()}
+    assert isolated["blank"] == {k: (0.0, float(v)) for k, v in FULL.items()}
 
 
 def test_a_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path):

@@ -118,7 +118,7 @@ TRACE = {
                                              in c["message"] for c in nb["cells"]),
     "kernel-killed": lambda rec, nb: nb["kernel_restarts"] >= 1,
     "sleeps-forever": lambda rec, nb: any("CellTimeoutError" in e for e in nb["errors"]),
-    "test-cells-deleted": lambda rec, nb: any("restored" in n for n in rec["notes"]),
+    "test-cells-deleted": lambda rec, nb: any("put back" in n for n in rec["notes"]),
     "test-cells-edited": lambda rec, nb: True,    # nbgrader restores locked cells silently
     "test-metadata-changed": lambda rec, nb: any("metadata" in n for n in rec["notes"]),
     "duplicated-grade-ids": lambda rec, nb: any("second cell with grade id" in n

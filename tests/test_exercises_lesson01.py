@@ -15,17 +15,9 @@ from torch import nn
 import scse_ref
 from autograder import run_check
 from autograder.exercises import get
+from tests.helpers import first_failure
 
 SEEDS = (20240611, 7)
-
-
-def first_failure(exercise_id: str, obj, seed: int):
-    """The outcome of the first family that fails, or ``None`` if all pass."""
-    for family in get(exercise_id).families:
-        outcome = run_check(exercise_id, family, obj, seed=seed)
-        if not outcome.passed:
-            return outcome
-    return None
 
 
 # --- gap_head --------------------------------------------------------------------------------
@@ -121,15 +113,6 @@ WRONG_HEADS = [
                         + self.conv(x).mean(dim=(2, 3))),
      "device", "device", "device"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The probes are tiny: one intra-op thread is faster than a pool on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

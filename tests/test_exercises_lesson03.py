@@ -11,26 +11,9 @@ import torch
 
 import scse_ref
 from autograder import EXERCISES, run_check
+from tests.helpers import first_failure
 
 SEEDS = (20240611, 7)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny probes: one intra-op thread is faster, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def first_failure(exercise_id: str, obj, seed: int):
-    """The first family (in the exercise's order) that fails, as an Outcome, or None."""
-    for family in EXERCISES[exercise_id].families:
-        outcome = run_check(exercise_id, family, obj, seed=seed)
-        if not outcome.passed:
-            return outcome
-    return None
 
 
 # ----------------------------------------------------------------------------- the references

@@ -15,38 +15,12 @@ from torch import nn
 import scse_ref
 from autograder import EXERCISES, run_check
 from scse_ref import SCSE, ChannelSE, SEResidualBlock
+from tests.helpers import first_failure, draw_double as _draw
 
 SEEDS = (20240611, 7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny probes: one intra-op thread is faster, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def first_failure(exercise_id: str, obj, seed: int):
-    for family in EXERCISES[exercise_id].families:
-        outcome = run_check(exercise_id, family, obj, seed=seed)
-        if not outcome.passed:
-            return outcome
-    return None
-
-
 # ----------------------------------------------------------------------------- the reference
-
-def _draw(module: nn.Module, seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    module = module.double()
-    with torch.no_grad():
-        for p in module.parameters():
-            scale = p[0].numel() ** -0.5 if p.dim() > 1 else 0.5
-            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-    return module
-
 
 def _by_weights(block: SEResidualBlock, x: torch.Tensor, placement: str) -> torch.Tensor:
     """Each placement from the weights alone, with F.conv2d and the SE formula written out."""

@@ -7,31 +7,14 @@ hint. Every verdict is taken with two seeds.
 from __future__ import annotations
 
 import pytest
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import EXERCISES, run_check
+from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SpatialSE
+from tests.helpers import first_failure
 
 SEEDS = (20240611, 7)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny probes: one intra-op thread is faster, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def first_failure(exercise_id: str, obj, seed: int):
-    for family in EXERCISES[exercise_id].families:
-        outcome = run_check(exercise_id, family, obj, seed=seed)
-        if not outcome.passed:
-            return outcome
-    return None
 
 
 def fails_with(exercise_id, obj, label, hint, family=None):

@@ -14,26 +14,10 @@ from torch import nn
 
 import scse_ref
 from autograder import EXERCISES, run_check
-from autograder.exercises import lesson06
 from scse_ref import ChannelSE, SpatialSE
+from tests.helpers import first_failure
 
 SEEDS = (20240611, 7)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def first_failure(exercise_id: str, obj, seed: int):
-    for family in EXERCISES[exercise_id].families:
-        outcome = run_check(exercise_id, family, obj, seed=seed)
-        if not outcome.passed:
-            return outcome
-    return None
 
 
 # ----------------------------------------------------------------------------- smooth_sse

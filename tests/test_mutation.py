@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 
 def _load_registry():
@@ -37,16 +36,6 @@ WRONG = [m for m in MUTANTS if not m.expected.correct]
 CORRECT = [m for m in MUTANTS if m.expected.correct]
 #: unrelated seeds; the verdict must not depend on the draw
 SEEDS = (20240611, 7)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The probes are tiny: one intra-op thread is faster than a pool, most of all on a busy
-    machine (measured: 4 s instead of 24 s of CPU time per seed)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _wrong(m):

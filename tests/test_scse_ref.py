@@ -15,20 +15,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import scse_ref
 from scse_ref import SCSE, ChannelSE, Excitation, SpatialSE, global_avg_pool, reduced_channels
+from tests.helpers import draw_double as _draw
 
 F64 = dict(rtol=1e-12, atol=1e-12)
 SPATIAL = {1: (2, 6, 7), 2: (2, 6, 5, 3), 3: (2, 6, 3, 4, 2)}     # odd, non-square, N = 2
-
-
-def _draw(module: nn.Module, seed: int = 0) -> nn.Module:
-    """float64 weights drawn from ``seed``: N(0, 1/fan_in) weights, N(0, 0.25) biases."""
-    gen = torch.Generator().manual_seed(seed)
-    module = module.double()
-    with torch.no_grad():
-        for p in module.parameters():
-            scale = p[0].numel() ** -0.5 if p.dim() > 1 else 0.5
-            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-    return module
 
 
 def _x(shape, seed: int = 1) -> torch.Tensor:

@@ -8,7 +8,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
-        description="Check notebooks of the scSE course and release them.")
+        description="The scSE course: check notebooks, release them, grade a class, run the demo.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="run every check of every exercise in notebooks and print "

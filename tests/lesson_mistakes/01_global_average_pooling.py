@@ -5,27 +5,16 @@ tests/test_lessons.py submits each one alone and checks that it loses points in 
 only, with the hint in the feedback.
 """
 
+# the mistakes the demo's students make too are taken from the demo, one text for both
+from autograder import demo_students as demo
+
 MISTAKES = {
     # the maximum of each map instead of its mean
-    "global_avg_pool": ('''
-def global_avg_pool(x):
-    return x.amax(dim=tuple(range(2, x.dim())))
-''', "max pooling"),
+    "global_avg_pool": (demo.GAP_MAX, "max pooling"),
     # probabilities instead of class scores: the softmax belongs to the loss
-    "gap_head": ('''
-class GAPHead(nn.Module):
-    def __init__(self, channels, num_classes):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, num_classes, kernel_size=1)
-
-    def forward(self, x):
-        return self.conv(x).mean(dim=(2, 3)).softmax(dim=1)
-''', "GAPHead returns probabilities"),
+    "gap_head": (demo.GAP_HEAD_SOFTMAX, "GAPHead returns probabilities"),
     # the weights of the Linear layer, without its biases
-    "fc_head_params": ('''
-def fc_head_params(channels, height, width, num_classes):
-    return channels * height * width * num_classes
-''', "This counts the weights only"),
+    "fc_head_params": (demo.FC_HEAD_WEIGHTS_ONLY, "This counts the weights only"),
     # the weights of the 1x1 convolution, without its biases
     "gap_head_params": ('''
 def gap_head_params(channels, num_classes):

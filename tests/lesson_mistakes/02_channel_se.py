@@ -5,24 +5,14 @@ tests/test_lessons.py submits each one alone and checks that it loses points in 
 only, with the hint in the feedback.
 """
 
+# the mistakes the demo's students make too are taken from the demo, one text for both
+from autograder import demo_students as demo
+
 MISTAKES = {
     # the seed tutorial's width: 0 for C < r
-    "reduced_width": ('''
-def reduced_width(channels, reduction):
-    return channels // reduction
-''', "channels // reduction is 0 when C"),
+    "reduced_width": (demo.REDUCED_WIDTH_FLOOR, "channels // reduction is 0 when C"),
     # attention as a softmax: the channels compete for one unit of weight
-    "excitation": ('''
-class Excitation(nn.Module):
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def forward(self, z):
-        return torch.softmax(self.fc2(torch.relu(self.fc1(z))), dim=1)
-''', "a softmax instead of a sigmoid"),
+    "excitation": (demo.EXCITATION_SOFTMAX, "a softmax instead of a sigmoid"),
     # the squeeze takes the maximum of each map
     "channel_se": ('''
 class ChannelSE(nn.Module):
@@ -38,9 +28,5 @@ class ChannelSE(nn.Module):
         return x * self.gate(x)
 ''', "The squeeze uses max pooling"),
     # the weights of fc1 and fc2, without their biases
-    "cse_params": ('''
-def cse_params(channels, reduction):
-    hidden = max(1, channels // reduction)
-    return 2 * channels * hidden
-''', "This counts the weights only"),
+    "cse_params": (demo.CSE_PARAMS_WEIGHTS_ONLY, "This counts the weights only"),
 }

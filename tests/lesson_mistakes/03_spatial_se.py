@@ -5,25 +5,14 @@ tests/test_lessons.py submits each one alone and checks that it loses points in 
 only, with the hint in the feedback.
 """
 
+# the mistakes the demo's students make too are taken from the demo, one text for both
+from autograder import demo_students as demo
+
 MISTAKES = {
     # the seed's wording taken literally: a mean over the channels instead of the learned 1x1 conv
-    "spatial_se": ('''
-class SpatialSE(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, 1, kernel_size=1)
-
-    def gate(self, x):
-        return torch.sigmoid(x.mean(dim=1, keepdim=True))
-
-    def forward(self, x):
-        return x * self.gate(x)
-''', "mean over the channels"),
+    "spatial_se": (demo.SPATIAL_SE_MEAN, "mean over the channels"),
     # ">=" where the exercise asks for a strict comparison
-    "kept_mask": ('''
-def kept_mask(gate, threshold=0.5):
-    return gate >= threshold
-''', "strict comparison"),
+    "kept_mask": (demo.KEPT_MASK_GE, "strict comparison"),
     # no care for an empty union: 0 / 0 gives nan
     "kept_iou": ('''
 def kept_iou(gate, mask, threshold=0.5):

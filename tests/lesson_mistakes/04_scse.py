@@ -5,30 +5,12 @@ tests/test_lessons.py submits each one alone and checks that it loses points in 
 only, with the hint in the feedback.
 """
 
+# the mistakes the demo's students make too are taken from the demo, one text for both
+from autograder import demo_students as demo
+
 MISTAKES = {
     # max-out taken on the gates: x * max(g_c, g_s), which differs from max(x g_c, x g_s) for x < 0
-    "scse": ('''
-class SCSE(nn.Module):
-    MODES = ("add", "max", "mul", "concat")
-
-    def __init__(self, channels, reduction=16, mode="add"):
-        super().__init__()
-        if mode not in self.MODES:
-            raise ValueError(f"unknown mode {mode!r}; use one of {self.MODES}")
-        self.mode = mode
-        self.cse = ChannelSE(channels, reduction)
-        self.sse = SpatialSE(channels)
-
-    def forward(self, x):
-        if self.mode == "max":
-            return x * torch.maximum(self.cse.gate(x), self.sse.gate(x))
-        xc, xs = self.cse(x), self.sse(x)
-        if self.mode == "add":
-            return xc + xs
-        if self.mode == "mul":
-            return xc * xs
-        return torch.cat([xc, xs], dim=1)
-''', "max-out compares the two scaled outputs"),
+    "scse": (demo.SCSE_MAX_OF_GATES, "max-out compares the two scaled outputs"),
     # the biases forgotten in the count
     "scse_params": ('''
 def scse_params(channels, reduction):

@@ -24,6 +24,19 @@ def keep_units_alive(fc1: torch.nn.Linear, z: torch.Tensor) -> None:
         fc1.bias.copy_(-pre.median(dim=0).values + 1e-3 * pre.std(dim=0, correction=0).clamp_min(1e-3))
 
 
+def keep_se_alive(cse: scse_ref.ChannelSE, x: torch.Tensor) -> None:
+    """:func:`keep_units_alive` for the cSE unit ``cse`` fed the maps ``x``."""
+    keep_units_alive(cse.excitation.fc1, scse_ref.global_avg_pool(x))
+
+
+def keep_block_se_alive(block: torch.nn.Module, x: torch.Tensor) -> None:
+    """:func:`keep_se_alive` for the SE unit of a residual block of ``scse_ref`` (``block.se``),
+    which sees the block's residual branch of ``x`` (``block.residual``), not ``x``."""
+    with torch.no_grad():
+        branch = block.residual(x.to(block.conv1.weight.dtype))
+    keep_se_alive(block.se, branch)
+
+
 def _mlp(p, z, act=F.relu, gate=torch.sigmoid):
     """The excitation of probe ``p``'s reference weights with other activations (for mistakes)."""
     e = p.ref if isinstance(p.ref, scse_ref.Excitation) else p.ref.excitation
@@ -189,7 +202,7 @@ class ChannelSEExercise(Exercise):
 
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)
-        keep_units_alive(ref.excitation.fc1, scse_ref.global_avg_pool(inputs[0]))
+        keep_se_alive(ref, inputs[0])
 
     def oracle(self, probe):
         # judged against the student's own Excitation: a mistake there is graded once, there

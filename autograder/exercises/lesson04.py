@@ -15,7 +15,7 @@ import scse_ref
 
 from ..exercise import Case, Exercise, ValueExercise
 from ..hints import Mistake
-from .cse import keep_units_alive
+from .cse import keep_block_se_alive
 
 
 def _parts(p):
@@ -112,10 +112,7 @@ class SEResidualExercise(Exercise):
 
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)
-        # keep the SE unit's hidden units alive for the input it sees (conv2's output)
-        with torch.no_grad():
-            branch = ref.residual(inputs[0].to(ref.conv1.weight.dtype))
-        keep_units_alive(ref.se.excitation.fc1, scse_ref.global_avg_pool(branch))
+        keep_block_se_alive(ref, inputs[0])      # the SE unit sees conv2's output
 
     def diagnose_structure(self, case, got, want):
         c = want["conv1.weight"][0]

@@ -22,7 +22,7 @@ from scse_ref.networks import Bottleneck, UNetBlock, count_parameters
 
 from ..exercise import Case, Exercise, ValueExercise
 from ..hints import Mistake
-from .cse import keep_units_alive
+from .cse import keep_block_se_alive, keep_se_alive
 
 # --- se_bottleneck --------------------------------------------------------------------------------
 
@@ -143,10 +143,7 @@ class SEBottleneckExercise(Exercise):
 
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)
-        # keep the SE unit's hidden units alive for what it sees (conv3's output)
-        with torch.no_grad():
-            branch = ref.residual(inputs[0].to(ref.conv1.weight.dtype))
-        keep_units_alive(ref.se.excitation.fc1, scse_ref.global_avg_pool(branch))
+        keep_block_se_alive(ref, inputs[0])      # the SE unit sees conv3's output
 
     def diagnose_structure(self, case, got, want):
         (cin, planes), kwargs = case.init
@@ -368,7 +365,7 @@ class AttentionBlockExercise(Exercise):
         att = ref.attention
         cse = att if isinstance(att, scse_ref.ChannelSE) else getattr(att, "cse", None)
         if cse is not None:
-            keep_units_alive(cse.excitation.fc1, scse_ref.global_avg_pool(h))
+            keep_se_alive(cse, h)
 
     def diagnose_structure(self, case, got, want):
         (cin, cout), kwargs = case.init

@@ -19,6 +19,7 @@ import scse_ref
 
 from ..exercise import Case, Exercise
 from ..hints import Mistake
+from .cse import keep_se_alive
 
 # --- smooth_sse -----------------------------------------------------------------------------------
 
@@ -173,10 +174,8 @@ class FusedSCSEExercise(Exercise):
         return scse_ref.SCSE(*args, **kwargs)
 
     def init_params(self, ctx, ref, inputs):
-        from .cse import keep_units_alive
-
         super().init_params(ctx, ref, inputs)
-        keep_units_alive(ref.cse.excitation.fc1, scse_ref.global_avg_pool(inputs[0]))
+        keep_se_alive(ref.cse, inputs[0])
 
     def diagnose_structure(self, case, got, want):
         if not any(k.startswith("cse.excitation.") for k in got) or "sse.conv.weight" not in got:

@@ -9,7 +9,7 @@ from ..core import CheckFailed
 from ..exercise import Case, Exercise
 from ..hints import Mistake
 from ..protocol import Call
-from .cse import hidden_width_hint, keep_units_alive
+from .cse import hidden_width_hint, keep_se_alive
 
 MODES = tuple(scse_ref.MODES)
 
@@ -95,7 +95,7 @@ class SCSEExercise(Exercise):
 
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)
-        keep_units_alive(ref.cse.excitation.fc1, scse_ref.global_avg_pool(inputs[0]))
+        keep_se_alive(ref.cse, inputs[0])
 
     def oracle(self, probe):
         # judged against the student's own cse and sse: the branches are earlier exercises

@@ -8,7 +8,7 @@ c.CourseDirectory.course_id = "scse-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 
-# Grading: `nbgrader autograde` runs through the course's grader (autograder.grading). By default
+# Grading: `nbgrader autograde` runs through the course's grader (autograder.nbgrader.grader). By default
 # it is isolated: the student's code runs in a sandboxed kernel and every check runs outside it,
 # so no submission can change how it is judged. AUTOGRADER_MODE=in-kernel runs the test cells in
 # the student's kernel (nbgrader's way, with time limits and crash recovery); AUTOGRADER_MODE=nbgrader
@@ -17,6 +17,6 @@ import os  # noqa: E402
 
 _mode = os.environ.get("AUTOGRADER_MODE", "isolated")
 if _mode != "nbgrader":
-    from autograder.grading import configure  # noqa: E402
+    from autograder.nbgrader.grader import configure  # noqa: E402
 
     configure(c, _mode)

@@ -14,7 +14,7 @@ The command line (``python -m autograder --help``) checks whole notebooks and gr
 """
 from __future__ import annotations
 
-from .core import CheckFailed, Outcome
+from .judge.verdict import CheckFailed, Outcome
 
 __all__ = ["check", "run_check", "CheckFailed", "Outcome", "EXERCISES", "FAMILIES", "Exercise",
            "Case"]
@@ -26,7 +26,7 @@ def __getattr__(name: str):
         from .exercises import EXERCISES
         return EXERCISES
     if name in ("FAMILIES", "Exercise", "Case"):
-        from . import exercise
+        from .judge import exercise
         return getattr(exercise, name)
     raise AttributeError(f"module 'autograder' has no attribute {name!r}")
 
@@ -40,7 +40,7 @@ def run_check(exercise_id: str, family: str, obj, *, seed: int | None = None) ->
     import torch
 
     from .exercises import get
-    from .subjects import LocalSubject
+    from .judge.subjects import LocalSubject
 
     exercise = get(exercise_id)
     threads = torch.get_num_threads()

@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from .selfcheck import main as check_main
         return check_main(args.notebooks, timeout=args.timeout, seed=args.seed)
     if args.command == "release":
-        from .release import main as release_main
+        from .nbgrader.release import main as release_main
         return release_main(args.assignments or None)
     if args.command == "grade":
-        from .pipeline import Options, grade
+        from .batch.run import Options, grade
         options = Options(mode=args.mode, jobs=args.jobs, force=args.force,
                           cell_timeout=args.cell_timeout, exercise_timeout=args.time_limit,
                           memory_mb=args.memory_mb, seed=args.seed, gradescope=args.gradescope,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"class report: {summary.report_dir / 'index.html'}")
         return 1 if summary.failed else 0
     if args.command == "demo":
-        from .demo import main as demo_main
+        from .demo.run import main as demo_main
         return demo_main(args.course, jobs=args.jobs, progress=not args.no_progress)
     return 2
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ._env import tool_env
-from .notebook import exercises_in, is_test_cell, read
+from .nbgrader.cells import exercises_in, is_test_cell, read
 
 _RUNNER = """
 import json as _json

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder._env import tool_env  # noqa: E402
-from autograder.course import Course  # noqa: E402
-from autograder.notebook import grade_id, nbgrader_meta  # noqa: E402
+from autograder.nbgrader.course import Course  # noqa: E402
+from autograder.nbgrader.cells import grade_id, nbgrader_meta  # noqa: E402
 
 
 def mistakes(aid: str) -> dict:

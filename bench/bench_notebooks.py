@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder._env import tool_env  # noqa: E402
-from autograder.release import assignments  # noqa: E402
+from autograder.nbgrader.release import assignments  # noqa: E402
 
 BUDGET = {"05_attention_in_networks": 120.0}
 DEFAULT_BUDGET = 60.0

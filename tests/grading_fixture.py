@@ -3,7 +3,7 @@
 The assignment ``toy`` holds the contract exercises ``global_avg_pool`` (values, gradient) and
 ``excitation`` (values, device); ``other`` is a second assignment, whose notebook a student may hand
 in by mistake. Building it is real: ``nbgrader generate_assignment`` through
-:meth:`autograder.course.Course.scratch`.
+:meth:`autograder.nbgrader.course.Course.scratch`.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import Course
-from autograder.notebook import grade_id, nbgrader_meta
+from autograder.nbgrader.course import Course
+from autograder.nbgrader.cells import grade_id, nbgrader_meta
 
 GAP = "def global_avg_pool(x):\n    return x.mean(dim=tuple(range(2, x.dim())))\n"
 EXCITATION = """class Excitation(nn.Module):
@@ -99,7 +99,7 @@ def make_course(root: Path, extra_config: str = "") -> Course:
     for aid, nb in (("toy", toy_notebook()), ("other", other_notebook())):
         (source / "solutions" / aid).mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, source / "solutions" / aid / f"{aid}.ipynb")
-    from autograder.release import ROOT
+    from autograder.nbgrader.release import ROOT
 
     (source / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
     return Course.scratch(root / "course", ["toy", "other"], source=source,

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from autograder.pipeline import Options, Task, grade, load_record
+from autograder.batch.run import Options, Task, grade, load_record
 from tests.grading_fixture import EXCITATION, GAP, make_course, answered
 
 WRONG_EXCITATION = EXCITATION.replace(

@@ -18,10 +18,10 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import demo
-from autograder.demo_students import ALL, BAD_CASES, STUDENTS
-from autograder.notebook import grade_id, nbgrader_meta
-from autograder.release import ROOT, assignments
+from autograder.demo import run as demo
+from autograder.demo.students import ALL, BAD_CASES, STUDENTS
+from autograder.nbgrader.cells import grade_id, nbgrader_meta
+from autograder.nbgrader.release import ROOT, assignments
 
 RELEASED = [a for a in assignments() if any((ROOT / "notebooks" / a).glob("*.ipynb"))]
 
@@ -144,8 +144,8 @@ def _cases():
 
 @pytest.mark.parametrize("student,aid,hand", _cases())
 def test_demo_grades_each_submission_as_expected(ran, student, aid, hand):
-    from autograder.course import Course
-    from autograder.reports import load_record, split_grade_id
+    from autograder.nbgrader.course import Course
+    from autograder.reports.build import load_record, split_grade_id
     from autograder.exercises import EXERCISES
 
     course = Course(ran["report"].parent)

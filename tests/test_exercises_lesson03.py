@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import scse_ref
-from autograder import EXERCISES, run_check
+from autograder import EXERCISES
+from autograder import run_check
 from tests.helpers import first_failure
 
 SEEDS = (20240611, 7)

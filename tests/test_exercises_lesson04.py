@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import scse_ref
-from autograder import EXERCISES, run_check
+from autograder import EXERCISES
+from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SEResidualBlock
 from tests.helpers import first_failure, draw_double as _draw
 

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import scse_ref
-from autograder import EXERCISES, run_check
+from autograder import EXERCISES
+from autograder import run_check
 from scse_ref import ChannelSE, SpatialSE
 from tests.helpers import first_failure
 
@@ -104,7 +105,7 @@ def test_each_bug_of_the_given_module_fails_the_device_family(bugs, label, hint,
 def test_the_item_bug_is_found_on_a_gpu_too(monkeypatch):
     """On a GPU .item() runs (it synchronises); the exercise adds the meta-device run there.
     Simulated here: the GPU run is replaced by a pass, as if the output had matched."""
-    from autograder import device
+    from autograder.judge import device
 
     monkeypatch.setattr(device, "gpu_available", lambda: True)
     monkeypatch.setattr(device, "_on_gpu", lambda ex, ctx, case: None)

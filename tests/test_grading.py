@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from autograder._env import tool_env
-from autograder.pipeline import Options, Task, grade, load_record
+from autograder.batch.run import Options, Task, grade, load_record
 from tests.grading_fixture import EXCITATION, GAP, POINTS, answered, cell_of, make_course
 
 FULL = POINTS

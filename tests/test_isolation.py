@@ -2,7 +2,7 @@
 
 The mutation suite's implementations (correct ones in many styles, and wrong ones) are run through
 both subjects with the same seed: `run_check` in this process, and an isolated
-:class:`~autograder.session.KernelSubject` whose kernel holds the mutant's cell. Every family must
+:class:`~autograder.kernel.session.KernelSubject` whose kernel holds the mutant's cell. Every family must
 give the same verdict and the same mistake label. By default a subset runs (every correct mutant
 and two wrong ones per exercise); ``AUTOGRADER_ISOLATION_ALL=1`` runs all of them.
 """
@@ -13,7 +13,7 @@ import os
 import pytest
 
 from autograder.exercises import get
-from autograder.session import KernelSession, KernelSubject, Limits
+from autograder.kernel.session import KernelSession, KernelSubject, Limits
 from tests.mutants import registry
 
 SEED = 11

@@ -24,9 +24,9 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder._env import tool_env
-from autograder.course import Course
-from autograder.notebook import grade_id, nbgrader_meta
-from autograder.release import ROOT, assignments, generate
+from autograder.nbgrader.course import Course
+from autograder.nbgrader.cells import grade_id, nbgrader_meta
+from autograder.nbgrader.release import ROOT, assignments, generate
 
 ASSIGNMENTS = assignments()
 MISTAKES_DIR = Path(__file__).parent / "lesson_mistakes"

@@ -86,7 +86,7 @@ def test_a_mutant_is_also_its_source_text():
 
 def test_the_judge_fails_a_grader_that_gives_the_wrong_hint():
     """The suite can fail: a verdict with another mistake label, or without the phrase, fails."""
-    from autograder.core import Outcome
+    from autograder.judge.verdict import Outcome
 
     mutant = registry.by_id("global_avg_pool/max-pool")
 

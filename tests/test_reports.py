@@ -15,11 +15,11 @@ import json
 import nbformat
 import pytest
 
-from autograder.course import Course
-from autograder.notebook import nbgrader_meta
-from autograder.pipeline import Options, grade
-from autograder.release import ROOT
-from autograder.reports import (UNGRADED, Assignment, CellResult, GradeCell, Submission,
+from autograder.nbgrader.course import Course
+from autograder.nbgrader.cells import nbgrader_meta
+from autograder.batch.run import Options, grade
+from autograder.nbgrader.release import ROOT
+from autograder.reports.build import (UNGRADED, Assignment, CellResult, GradeCell, Submission,
                                 feedback_html, gradescope_results, hint_key, mistakes,
                                 normalise_hint, split_grade_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ..exercise import Exercise
+from ..judge.exercise import Exercise
 
 _ORDER = ["gap", "cse", "sse", "scse"]
 

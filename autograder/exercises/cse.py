@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 import scse_ref
 
-from ..exercise import Case, Exercise
-from ..hints import Mistake
+from ..judge.exercise import Case, Exercise
+from ..judge.hints import Mistake
 
 
 def keep_units_alive(fc1: torch.nn.Linear, z: torch.Tensor) -> None:

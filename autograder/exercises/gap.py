@@ -5,9 +5,9 @@ import torch
 
 import scse_ref
 
-from ..core import close
-from ..exercise import Case, Exercise
-from ..hints import Mistake
+from ..judge.context import close
+from ..judge.exercise import Case, Exercise
+from ..judge.hints import Mistake
 
 
 def _spatial(x: torch.Tensor) -> tuple[int, ...]:

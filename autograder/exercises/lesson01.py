@@ -12,8 +12,8 @@ from torch import nn
 
 import scse_ref
 
-from ..exercise import Case, Exercise, ValueExercise
-from ..hints import Mistake
+from ..judge.exercise import Case, Exercise, ValueExercise
+from ..judge.hints import Mistake
 
 
 def count_parameters(build) -> int:

@@ -10,8 +10,8 @@ import math
 
 import scse_ref
 
-from ..core import CheckFailed
-from ..exercise import ValueExercise
+from ..judge.verdict import CheckFailed
+from ..judge.exercise import ValueExercise
 from .lesson01 import count_parameters
 
 

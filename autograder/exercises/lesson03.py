@@ -14,10 +14,10 @@ import torch
 
 import scse_ref
 
-from ..core import Context
-from ..exercise import Case, Exercise, Probe
-from ..hints import Mistake
-from ..protocol import Call, Result
+from ..judge.context import Context
+from ..judge.exercise import Case, Exercise, Probe
+from ..judge.hints import Mistake
+from ..wire.protocol import Call, Result
 
 
 @dataclass(frozen=True)

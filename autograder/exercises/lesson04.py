@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 import scse_ref
 
-from ..exercise import Case, Exercise, ValueExercise
-from ..hints import Mistake
+from ..judge.exercise import Case, Exercise, ValueExercise
+from ..judge.hints import Mistake
 from .cse import keep_block_se_alive
 
 

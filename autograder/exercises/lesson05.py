@@ -20,8 +20,8 @@ import torch.nn.functional as F
 import scse_ref
 from scse_ref.networks import Bottleneck, UNetBlock, count_parameters
 
-from ..exercise import Case, Exercise, ValueExercise
-from ..hints import Mistake
+from ..judge.exercise import Case, Exercise, ValueExercise
+from ..judge.hints import Mistake
 from .cse import keep_block_se_alive, keep_se_alive
 
 # --- se_bottleneck --------------------------------------------------------------------------------

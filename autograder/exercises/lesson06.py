@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 import scse_ref
 
-from ..exercise import Case, Exercise
-from ..hints import Mistake
+from ..judge.exercise import Case, Exercise
+from ..judge.hints import Mistake
 from .cse import keep_se_alive
 
 # --- smooth_sse -----------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ import torch
 
 import scse_ref
 
-from ..core import CheckFailed
-from ..exercise import Case, Exercise
-from ..hints import Mistake
-from ..protocol import Call
+from ..judge.verdict import CheckFailed
+from ..judge.exercise import Case, Exercise
+from ..judge.hints import Mistake
+from ..wire.protocol import Call
 from .cse import hidden_width_hint, keep_se_alive
 
 MODES = tuple(scse_ref.MODES)

@@ -6,7 +6,7 @@ only, with the hint in the feedback.
 """
 
 # the mistakes the demo's students make too are taken from the demo, one text for both
-from autograder import demo_students as demo
+from autograder.demo import students as demo
 
 MISTAKES = {
     # the maximum of each map instead of its mean

@@ -6,7 +6,7 @@ only, with the hint in the feedback.
 """
 
 # the mistakes the demo's students make too are taken from the demo, one text for both
-from autograder import demo_students as demo
+from autograder.demo import students as demo
 
 MISTAKES = {
     # the seed's wording taken literally: a mean over the channels instead of the learned 1x1 conv

@@ -1,4 +1,4 @@
-"""Carry out a :class:`~autograder.protocol.Call` on a student's work and describe what happened.
+"""Carry out a :class:`~autograder.wire.protocol.Call` on a student's work and describe what happened.
 
 This is the only code that touches a student's objects. It judges nothing: it builds, loads, runs,
 back-propagates and reports, and every exception becomes ``Result.error`` with the stage where it

@@ -8,7 +8,7 @@ For each submission in nbgrader's ``submitted/`` folder:
    are reduced to their first cell; every such repair becomes a note for that student.
 2. **Grade** it with nbgrader's own ``autograde`` (through :class:`nbgrader.apps.NbGraderAPI`, in a
    pool of worker processes that each grade many submissions), with
-   :class:`autograder.grading.GradingExecute` in place of nbgrader's executor: isolated by default.
+   :class:`autograder.nbgrader.grader.GradingExecute` in place of nbgrader's executor: isolated by default.
 3. **Record** the verdicts and a hash of the submission in ``.autograder/records``, atomically,
    only once nbgrader has saved the scores. A submission whose record matches its hash is skipped
    (unless ``--force``), so a run that was stopped, crashed or killed loses nothing: the next run
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import nbformat
 
-from .grading import MODES, RECORDS
-from .notebook import NotebookError, grade_id, nbgrader_meta, read
+from ..nbgrader.grader import MODES, RECORDS
+from ..nbgrader.cells import NotebookError, grade_id, nbgrader_meta, read
 
 STAGING = ".autograder/staging"
 
@@ -254,7 +254,7 @@ _KNOWN: dict = {}
 def _config(root: Path, options: Options):
     from traitlets.config.loader import PyFileConfigLoader
 
-    from .grading import configure
+    from ..nbgrader.grader import configure
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
@@ -384,7 +384,7 @@ def grade(root: str | Path = ".", assignments: list[str] | None = None,
                 bar.close()
     summary.seconds = time.monotonic() - start
     if options.reports:
-        from .reports import write_reports
+        from ..reports.build import write_reports
 
         summary.report_dir = write_reports(root, sorted({t.assignment for t in
                                                          find_tasks(root, assignments, known)}),

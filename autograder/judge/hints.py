@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .core import close
+from .context import close
 
 
 @dataclass(frozen=True)

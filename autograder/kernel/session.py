@@ -1,11 +1,11 @@
 """A kernel that runs one submission's code, as the grader drives it.
 
-:class:`KernelSession` starts a grading kernel (:mod:`autograder.sandbox.kernel`) with resource
+:class:`KernelSession` starts a grading kernel (:mod:`autograder.kernel.entry`) with resource
 limits in a folder of its own, executes cells with a time limit, survives a kernel that dies
 (restarts it and replays the cells that ran before) and caps what a cell may print.
 
 :class:`KernelSubject` is the isolated subject of the checks: it sends each
-:class:`~autograder.protocol.Call` to the kernel as data and reads the result back as data
+:class:`~autograder.wire.protocol.Call` to the kernel as data and reads the result back as data
 (JSON + safetensors, size-limited), with a time budget per exercise.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ import nbformat
 from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpec
 
-from ._env import tool_env
-from .protocol import Call, Result, decode, encode
+from .._env import tool_env
+from ..wire.protocol import Call, Result, decode, encode
 
 RESULT_MIME = "application/x-autograder-result"
 MAX_CELL_TEXT = 200_000          # characters of output kept per cell
@@ -84,7 +84,7 @@ class KernelSession:
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> "KernelSession":
-        argv = [sys.executable, "-m", "autograder.sandbox.kernel", "-f", "{connection_file}",
+        argv = [sys.executable, "-m", "autograder.kernel.entry", "-f", "{connection_file}",
                 "--sandbox", str(self.sandbox), "--memory-mb", str(self.limits.memory_mb),
                 "--cpu-seconds", str(self.limits.cpu_seconds),
                 "--processes", str(self.limits.processes)]

@@ -13,9 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._env import tool_env
+from .._env import tool_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assignments(root: Path = ROOT) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from ._env import tool_env
+from .._env import tool_env
 from .release import ROOT, assignments, generate_in
 
 

@@ -3,7 +3,7 @@
 ``isolated`` (the default of ``python -m autograder grade``): the student's cells run in a
 sandboxed kernel (:mod:`autograder.sandbox`); test cells never run there. Their check calls are
 read from the cell source that nbgrader restored from its gradebook, and every check runs in this
-process against a :class:`~autograder.session.KernelSubject`, which asks the kernel for outputs
+process against a :class:`~autograder.kernel.session.KernelSubject`, which asks the kernel for outputs
 as data. The verdict is written into the test cell as its output, so nbgrader's own
 ``SaveAutoGrades`` puts the score into the gradebook.
 
@@ -32,8 +32,8 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
-from .notebook import CheckCall, check_calls, grade_id, nbgrader_meta
-from .session import KernelSession, KernelSubject, Limits
+from .cells import CheckCall, check_calls, grade_id, nbgrader_meta
+from ..kernel.session import KernelSession, KernelSubject, Limits
 
 MODES = ("isolated", "in-kernel")
 RECORDS = ".autograder/records"
@@ -74,7 +74,7 @@ class NotebookReport:
 
 
 def _exercise_of(cell_id: str | None, calls: list[CheckCall]) -> str | None:
-    from .exercises import EXERCISES
+    from ..exercises import EXERCISES
 
     if calls:
         return calls[0].exercise
@@ -255,7 +255,7 @@ class NotebookGrader:
 
     # --- test cells, judged here --------------------------------------------------------------
     def _judge(self, cell, cid, calls, graded, report) -> None:
-        from .exercises import EXERCISES
+        from ..exercises import EXERCISES
 
         outputs, verdicts = [], []
         for cc in calls:
@@ -330,8 +330,8 @@ class NotebookGrader:
         when it is called (defence in depth behind the static scan)."""
         import torch
 
-        from .core import Context
-        from .protocol import Call
+        from ..judge.context import Context
+        from ..wire.protocol import Call
 
         case = (list(exercise.value_cases) or list(exercise.shape_cases) or [None])[0]
         refs = exercise.reference_qualnames()
@@ -496,7 +496,7 @@ def _restored_cells(nb) -> list[str]:
 
 def configure(c, mode: str = "isolated", **options) -> None:
     """Make nbgrader's ``autograde`` grade through :class:`GradingExecute` (in nbgrader_config.py:
-    ``from autograder.grading import configure; configure(c)``)."""
+    ``from autograder.nbgrader.grader import configure; configure(c)``)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from .core import CheckFailed, Context, close, fmt_shape, max_error
-from .protocol import Call
+from .verdict import CheckFailed
+from .context import Context, close, fmt_shape, max_error
+from ..wire.protocol import Call
 
 SIMULATED_STEPS = "meta-device run, float64/bfloat16/float16 dtypes, channels_last and strided " \
                   "inputs, attribute scan"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from .exercise import FAMILIES
+from ..judge.verdict import FAMILIES
 
 
 class NotebookError(ValueError):
@@ -82,7 +82,7 @@ def check_calls(source: str) -> list[CheckCall]:
 def exercises_in(nb) -> list[str]:
     """Exercise ids a notebook holds: solution cells whose grade_id is an exercise, else (for a
     notebook without nbgrader metadata) exercises whose name the notebook defines."""
-    from .exercises import EXERCISES
+    from ..exercises import EXERCISES
 
     ids = [grade_id(c) for c in nb.cells
            if nbgrader_meta(c).get("solution") and grade_id(c) in EXERCISES]

@@ -10,37 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 
-from .protocol import Call, Result
-
-
-class CheckFailed(AssertionError):
-    """A check failed. The message is the hint shown to the student: the probable mistake and
-    what to look at, never the test's code or its input values. ``mistake`` is a short label of
-    the mistake recognised (for reports), or ``None``."""
-
-    def __init__(self, message: str, mistake: str | None = None):
-        super().__init__(message)
-        self.mistake = mistake
-
-
-@dataclass
-class Outcome:
-    """The verdict of one check family on one exercise."""
-
-    exercise: str
-    family: str
-    passed: bool
-    message: str
-    #: where the device family ran: "gpu", "simulated" (on the CPU), or None for other families
-    ran_on: str | None = None
-    #: a short label of the mistake recognised (for the class report), or None
-    mistake: str | None = None
-    details: dict = field(default_factory=dict)
+from ..wire.protocol import Call, Result
 
 
 def default_seed() -> int:
@@ -53,7 +27,7 @@ class Context:
     """One check family running on one subject.
 
     Args:
-        subject: answers :class:`Call` s (see :mod:`autograder.subjects`).
+        subject: answers :class:`Call` s (see :mod:`autograder.judge.subjects`).
         name: the name the exercise defines (``"Excitation"``).
         seed: seed of every random draw of this run.
     """

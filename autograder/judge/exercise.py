@@ -5,7 +5,7 @@ build the reference for a case, which cases each family tries and which mistakes
 families are written once, here, for every exercise; an exercise changes them only through its
 cases, its oracle (:meth:`Exercise.oracle`), its weight draw and its mistakes.
 
-Each family raises :class:`~autograder.core.CheckFailed` with a hint on the first failure, and
+Each family raises :class:`~autograder.judge.verdict.CheckFailed` with a hint on the first failure, and
 returns a one-line summary when everything passed.
 """
 from __future__ import annotations
@@ -18,14 +18,12 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .core import (TOLERANCES, CheckFailed, Context, Outcome, RemoteError, RemoteFunction, close,
+from .context import (TOLERANCES, Context, RemoteError, RemoteFunction, close,
                    default_seed, fmt_shape, max_error)
-from .executor import _resolve
+from ..wire.executor import _resolve
 from .hints import Mistake, explain_error, recognise
-from .protocol import Call, Result
-
-FAMILIES = ("shape", "values", "gradient", "device")
-
+from .verdict import FAMILIES, CheckFailed, Outcome
+from ..wire.protocol import Call, Result
 
 @dataclass(frozen=True)
 class Case:
@@ -132,7 +130,7 @@ class Exercise:
     grad_cases: Sequence[Case] = ()
     device_case: Case | None = None
     #: ``(regex, hint)`` pairs for this exercise's typical exceptions, tried before the generic
-    #: ones of :mod:`autograder.hints`
+    #: ones of :mod:`autograder.judge.hints`
     error_hints: Sequence[tuple[str, str]] = ()
     basic_cases: Sequence[Case] = ()
     mistakes: Sequence[Mistake] = ()

@@ -3,7 +3,7 @@
 :func:`write_reports` runs at the end of ``python -m autograder grade``. It reads the scores from
 nbgrader's gradebook (``gradebook.db``: the authority, never recomputed here) and everything else
 (hints, notes, errors, timings) from the grading records ``.autograder/records/<assignment>/
-<student>/_submission.json`` written by :mod:`autograder.pipeline`. It writes, under the course
+<student>/_submission.json`` written by :mod:`autograder.batch.run`. It writes, under the course
 root::
 
     reports/grades.csv                                 one row per student (columns below)
@@ -172,7 +172,7 @@ def _config_dirs(root: Path) -> dict[str, str]:
 
 def _cell_order(root: Path, dirs: dict, assignment: str, notebook: str) -> list[str]:
     """Grade ids in the order of the release (or source) notebook; [] when neither is there."""
-    from .notebook import NotebookError, grade_id, read
+    from ..nbgrader.cells import NotebookError, grade_id, read
 
     for key in ("release_directory", "source_directory"):
         path = root / dirs[key] / assignment / f"{notebook}.ipynb"
@@ -196,7 +196,7 @@ def collect(root: Path, assignments: list[str]) -> ClassData:
     """Everything the reports show, from the gradebook and the records."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from .exercises import EXERCISES
+    from ..exercises import EXERCISES
 
     root = Path(root).resolve()
     dirs = _config_dirs(root)
@@ -429,7 +429,7 @@ def _score_class(score: float | None, top: float) -> str:
 
 
 def _title(exercise: str) -> str:
-    from .exercises import EXERCISES
+    from ..exercises import EXERCISES
 
     ex = EXERCISES.get(exercise)
     return (ex.title or ex.name) if ex is not None else exercise

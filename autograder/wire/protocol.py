@@ -4,7 +4,7 @@ Checks never hold a student's object. They send :class:`Call` requests ("build t
 arguments, load these weights, run this method on these inputs, back-propagate this gradient") and
 read :class:`Result` answers. The same checks therefore run in two places: in the student's own
 kernel (visible tests, nbgrader's in-kernel autograde, ``python -m autograder check``), where a
-:class:`~autograder.subjects.LocalSubject` executes the calls directly, and in a grader process that
+:class:`~autograder.judge.subjects.LocalSubject` executes the calls directly, and in a grader process that
 never executes student code, which sends the calls to a sandboxed kernel.
 
 Both types hold only tensors, numbers, strings and containers of them, so that they can be encoded

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Protocol, Sequence
 
-from .executor import execute
-from .protocol import Call, Result
+from ..wire.executor import execute
+from ..wire.protocol import Call, Result
 
 
 class Subject(Protocol):

@@ -1,17 +1,17 @@
-"""Entry point of a grading kernel: ``python -m autograder.sandbox.kernel -f CONNECTION_FILE ...``.
+"""Entry point of a grading kernel: ``python -m autograder.kernel.entry -f CONNECTION_FILE ...``.
 
 Before the IPython kernel starts, it sets the process's resource limits, moves into the sandbox
 folder and loads what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when
 the notebook's given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
 
-- loads the call executor (``autograder/executor.py``, ``protocol.py``) under a private package
+- loads the call executor (``autograder/wire/executor.py``, ``protocol.py``) under a private package
   name, without the grader's other modules, and exposes it as ``__autograder_call__``;
 - makes ``scse_ref`` unimportable when the notebook's given cells do not use it
   (``--no-reference``): a student cannot hand in the reference where the lesson does not give it;
 - replaces ``autograder`` by a stub whose ``check`` explains that checks run in the grader (so a
   lesson's ``from autograder import check`` still works), and drops the repository from
   ``sys.path``;
-- installs the audit hook of :mod:`autograder.sandbox.policy` as the kernel's last start-up step,
+- installs the audit hook of :mod:`autograder.kernel.policy` as the kernel's last start-up step,
   after IPython's own initialisation and before any student code.
 """
 from __future__ import annotations
@@ -100,9 +100,9 @@ def _load_kernel_side():
     pkg = types.ModuleType("_autograder_kernel")
     pkg.__path__ = [str(AUTOGRADER_DIR)]
     sys.modules["_autograder_kernel"] = pkg
-    protocol = importlib.import_module("_autograder_kernel.protocol")
-    executor = importlib.import_module("_autograder_kernel.executor")
-    policy = importlib.import_module("_autograder_kernel.sandbox.policy")
+    protocol = importlib.import_module("_autograder_kernel.wire.protocol")
+    executor = importlib.import_module("_autograder_kernel.wire.executor")
+    policy = importlib.import_module("_autograder_kernel.kernel.policy")
     return protocol, executor, policy
 
 

@@ -1,1 +1,0 @@
-"""The sandbox of isolated grading: the kernel entry point and its audit-hook policy."""

@@ -17,21 +17,70 @@ false alarm on legal code):
 
 Hard-coded ``.cuda()`` / ``device="cuda"`` fails on a CPU-only machine in any of these runs. The
 verdict says whether it ran on a GPU or was simulated.
+
+Operations whose output shape depends on the data (``nonzero``, boolean-mask indexing,
+``masked_select``, ``unique``, ``bincount``, ``repeat_interleave``) cannot run on the meta device,
+and correct code that uses them runs on any GPU. When the meta run fails for that reason (and only
+then: :func:`meta_cannot_run`), the same call runs on the simulated device of
+:mod:`autograder.wire.devicesim` instead: on the CPU with real data, where tensors created without
+``device=``, host transfers, mixed devices and an output off the device are found as on meta.
+
+:func:`gpu_available` is the one place that decides whether the family runs on a GPU;
+:func:`simulated` forces the simulation on a machine with a GPU (``bench/gpu_check.py`` compares the
+two verdicts).
 """
 from __future__ import annotations
+
+import contextlib
+import re
 
 import torch
 
 from .verdict import CheckFailed
 from .context import Context, close, fmt_shape, max_error
+from ..wire import devicesim
 from ..wire.protocol import Call
 
 SIMULATED_STEPS = "meta-device run, float64/bfloat16/float16 dtypes, channels_last and strided " \
                   "inputs, attribute scan"
 
+#: What the meta device raises for an operation it cannot run because its result depends on the
+#: data, or because it has no meta implementation at all (measured with torch 2.13): nonzero and
+#: what uses it (boolean-mask indexing, argwhere, torch.where(cond)) say the first; masked_select,
+#: unique, bincount, equal say the second; repeat_interleave the third. Host transfers (.item(),
+#: .cpu(), .tolist(), .numpy()) raise other messages, and stay failures.
+_META_CANNOT_RUN = re.compile(
+    r"data-independent implementation does not exist"
+    r"|attempted to run this operator with Meta tensors"
+    r"|meta tensor without output_size")
+
+_forced: list[bool] = []
+
 
 def gpu_available() -> bool:
+    """Whether the device family runs on a GPU: CUDA is present and :func:`simulated` is not in
+    force. Everything that asks where the family runs asks this function."""
+    if _forced:
+        return False
     return torch.cuda.is_available()
+
+
+@contextlib.contextmanager
+def simulated():
+    """Run the device family as on a machine without a GPU (the simulation), even with CUDA."""
+    _forced.append(True)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def meta_cannot_run(error: dict | None) -> bool:
+    """Whether a meta-device run failed only because the meta device cannot run an operation of
+    the code (its result depends on the data), not because of a device mistake."""
+    return bool(error) and error.get("stage") == "call" and \
+        error.get("type") in ("NotImplementedError", "RuntimeError") and \
+        bool(_META_CANNOT_RUN.search(error.get("message", "")))
 
 
 def device_cases(ex) -> list:
@@ -52,15 +101,19 @@ def run_device_family(ex, ctx: Context):
         _attributes(ex, ctx, cases[0])
     # the meta device runs in both cases: on a GPU, .item() in forward only costs a
     # synchronisation and would pass; on meta it fails
-    for case in cases:
-        _meta(ex, ctx, case)
+    stand_ins = {_meta(ex, ctx, case) for case in cases}
+    meta_run = "meta-device run"
+    if devicesim.NAME in stand_ins:
+        meta_run += " (with data on a simulated device where the meta device cannot run a " \
+                    "data-dependent operation)"
     if gpu_available():
         _on_gpu(ex, ctx, cases[0])
         steps = "on the GPU: outputs and gradients against the CPU reference, autocast " \
-                "(float16, bfloat16), and a meta-device run"
+                f"(float16, bfloat16), and a {meta_run}"
         where = "gpu"
     else:
-        steps = f"simulated on the CPU (no GPU here): {SIMULATED_STEPS}"
+        steps = "simulated on the CPU (no GPU here): " + \
+            SIMULATED_STEPS.replace("meta-device run", meta_run)
         where = "simulated"
     for case in cases:
         _dtypes(ex, ctx, case, "cuda" if where == "gpu" else "cpu")
@@ -79,14 +132,28 @@ def _run(ex, ctx: Context, call: Call, what: str):
     return res
 
 
-def _meta(ex, ctx: Context, case) -> None:
+def _meta(ex, ctx: Context, case) -> str:
+    """Run a case on the meta device, or on the simulated device when the meta device cannot run
+    it; the output must be on that device and have the reference's shape. Returns the device."""
     probe = ex.probe(ctx, case, torch.float32)
     what = f"running {case.describe(ex.name)} on the meta device (a stand-in for a GPU)"
-    res = _run(ex, ctx, probe.call(state=None, device="meta"), what)
+    res = ctx.run([probe.call(state=None, device="meta")])[0]
+    stand_in = "meta"
+    if meta_cannot_run(res.error):
+        # a data-dependent operation: run it with data, on the simulated device
+        what = (f"running {case.describe(ex.name)} on a simulated GPU (on the CPU, with data: "
+                "the meta device cannot run its data-dependent operations)")
+        stand_in = devicesim.NAME
+        res = ctx.run([probe.call(device=devicesim.NAME)])[0]
+    if not res.ok:
+        raise CheckFailed(f"{ex.explain(res.error)}\n  (while {what})", "device")
+    if res.meta is None:
+        raise CheckFailed(f"{ex.name} returned {type(res.value).__name__} ({what}); expected a "
+                          "tensor", "not-a-tensor")
     with torch.no_grad():
         want = ex_out_shape(ex, probe)
     shape, dtype, device = res.meta[0]
-    if device != "meta":
+    if device != stand_in:
         raise CheckFailed(
             f"{ex.name}'s output is on {device} although its input was on another device "
             f"({what}): a .cpu() call, or the output built from a CPU tensor (torch.tensor, "
@@ -95,6 +162,7 @@ def _meta(ex, ctx: Context, case) -> None:
     if tuple(shape) != want:
         raise CheckFailed(f"{what}: output shape {fmt_shape(shape)}, expected {fmt_shape(want)}",
                           "device")
+    return stand_in
 
 
 def ex_out_shape(ex, probe) -> tuple:

@@ -254,3 +254,52 @@ def test_where_a_device_verdict_ran_is_asked_of_gpu_available(monkeypatch):
     assert run_check("spatial_se", "device", Attribute, seed=1).ran_on == "gpu"
     monkeypatch.setattr(device, "gpu_available", lambda: False)
     assert run_check("spatial_se", "device", Attribute, seed=1).ran_on == "simulated"
+
+
+# --- the CUDA branch's logic, with the CPU standing in for the GPU -------------------------------
+
+def _registry():
+    from tests.mutants import registry
+    return registry
+
+
+@pytest.mark.parametrize("mutant_id", [
+    "global_avg_pool/flatten-mean", "excitation/relu-by-mask", "channel_se/reference",
+    "spatial_se/used-channels-nonzero", "scse/max-by-mask", "kept_iou/mask-index",
+    "kept_iou/reference"])
+def test_the_gpu_run_passes_correct_code(mutant_id):
+    """The GPU path (outputs and gradients against the CPU reference, autocast) had never run:
+    on the CPU it must pass correct code. kept_iou has no gradient: asking its output for a
+    backward made every correct kept_iou fail there."""
+    from autograder.exercises import get
+    from autograder.judge.context import Context
+    from autograder.judge.subjects import LocalSubject
+
+    mutant = _registry().by_id(mutant_id)
+    ex = get(mutant.exercise)
+    ctx = Context(LocalSubject({ex.name: mutant.build()}), ex.name, 5)
+    for case in device.device_cases(ex):
+        device._on_gpu(ex, ctx, case, device="cpu", autocast_dtypes=("bfloat16",))
+
+
+@pytest.mark.parametrize("mutant_id", ["global_avg_pool/max-pool", "excitation/softmax-gate",
+                                       "kept_iou/reference"])
+def test_the_gpu_run_fails_code_whose_values_are_wrong(mutant_id):
+    from autograder.exercises import get
+    from autograder.judge.context import Context
+    from autograder.judge.subjects import LocalSubject
+    from autograder.judge.verdict import CheckFailed
+
+    mutant = _registry().by_id(mutant_id)
+    ex = get(mutant.exercise)
+    obj = mutant.build()
+    if mutant_id == "kept_iou/reference":                 # a Dice score instead of the IoU
+        def obj(gate, mask, threshold=0.5):
+            kept = gate > threshold
+            inter = (kept & mask).flatten(1).sum(1).to(gate.dtype)
+            total = kept.flatten(1).sum(1).to(gate.dtype) + mask.flatten(1).sum(1).to(gate.dtype)
+            return torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+    ctx = Context(LocalSubject({ex.name: obj}), ex.name, 5)
+    with pytest.raises(CheckFailed, match="differs from the CPU reference"):
+        device._on_gpu(ex, ctx, device.device_cases(ex)[0], device="cpu",
+                       autocast_dtypes=("bfloat16",))

@@ -225,34 +225,46 @@ def _attributes(ex, ctx: Context, case) -> None:
             "plain-tensor")
 
 
-def _on_gpu(ex, ctx: Context, case) -> None:
-    """Outputs and gradients on CUDA against the CPU reference, then autocast."""
+def _on_gpu(ex, ctx: Context, case, device: str = "cuda",
+            autocast_dtypes: tuple[str, ...] = ("float16", "bfloat16")) -> None:
+    """Outputs and gradients on CUDA against the CPU reference, then autocast.
+
+    Gradients are compared only for an exercise with a gradient family whose reference output
+    needs them (``kept_iou`` counts positions: its output has none, and asking for a backward
+    would fail correct code). ``device`` is ``"cuda"``; the tests run the same logic with the CPU
+    standing in for it."""
     probe = ex.probe(ctx, case, torch.float32, grad=True)
     expected = ex.oracle(probe)
     expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
-    grad_out = [ctx.randn(*e.shape, dtype=torch.float32) for e in expected]
-    leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
-    want_grads = torch.autograd.grad(expected, leaves, grad_out, allow_unused=True)
+    with_grad = "gradient" in ex.families and any(e.requires_grad for e in expected)
+    grad_out = want_grads = None
+    if with_grad:
+        grad_out = [ctx.randn(*e.shape, dtype=torch.float32) for e in expected]
+        leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
+        want_grads = torch.autograd.grad([e for e in expected if e.requires_grad], leaves,
+                                         [g for g, e in zip(grad_out, expected)
+                                          if e.requires_grad], allow_unused=True)
     what = f"{case.describe(ex.name)} on the GPU"
-    res = _run(ex, ctx, probe.call(device="cuda", grad=grad_out), what)
-    if res.meta[0][2].split(":")[0] != "cuda":
+    res = _run(ex, ctx, probe.call(device=device, grad=grad_out), what)
+    if res.meta[0][2].split(":")[0] != device:
         raise CheckFailed(f"{ex.name}'s output is on {res.meta[0][2]} for a GPU input ({what}): "
                           "a .cpu() call or a CPU tensor in forward.", "device")
     if not close(res.out, expected[0].detach(), torch.float32):
         err, _, _ = max_error(res.out, expected[0].detach())
         raise CheckFailed(f"the GPU output differs from the CPU reference ({what}, max abs error "
                           f"{err:.3g})", "device")
-    got = [g for g, t in zip(res.input_grads or [], probe.inputs) if t.requires_grad]
-    got += [(res.param_grads or {}).get(k) for k in probe.params]
-    for g, w in zip(got, want_grads):
-        if w is None:
-            continue
-        if g is None or not close(g, w, torch.float32):
-            raise CheckFailed(f"gradients on the GPU differ from the CPU reference ({what})",
-                              "device")
-    for dtype in ("float16", "bfloat16"):
-        what = f"{case.describe(ex.name)} under torch.autocast('cuda', {dtype})"
-        res = _run(ex, ctx, probe.call(device="cuda", autocast=dtype), what)
+    if with_grad:
+        got = [g for g, t in zip(res.input_grads or [], probe.inputs) if t.requires_grad]
+        got += [(res.param_grads or {}).get(k) for k in probe.params]
+        for g, w in zip(got, want_grads):
+            if w is None:
+                continue
+            if g is None or not close(g, w, torch.float32):
+                raise CheckFailed(f"gradients on the GPU differ from the CPU reference ({what})",
+                                  "device")
+    for dtype in autocast_dtypes:
+        what = f"{case.describe(ex.name)} under torch.autocast('{device}', {dtype})"
+        res = _run(ex, ctx, probe.call(device=device, autocast=dtype), what)
         out = res.out.float()
         ref = expected[0].detach().float()
         if not bool(torch.isfinite(out).all()) or not torch.allclose(out, ref, rtol=5e-2,

@@ -151,14 +151,15 @@ def cpu_model() -> str:
 
 
 def run(device: str, shapes, min_run_time: float, rounds: int, threads: int, peers,
-        names=None, deadline: float | None = None, on_row=None) -> list[dict]:
+        names=None, deadline: float | None = None, on_row=None, compile_at=None) -> list[dict]:
     """Time every implementation at every shape. The implementations take turns, ``rounds`` times,
     and each keeps its fastest round's median: on a shared machine a burst of other work then
     slows one round, not one implementation.
 
     ``names``: the implementations (default all but ``compiled``); ``deadline``: a
     ``time.monotonic()`` after which the remaining shapes are skipped (recorded as such);
-    ``on_row(rows)``: called after each shape (the GPU kit saves its results there)."""
+    ``on_row(rows)``: called after each shape (the GPU kit saves its results there);
+    ``compile_at``: the shapes at which ``compiled`` runs (default all; each costs a compile)."""
     names = names or [n for n in IMPLEMENTATIONS if n != "compiled"]
     rows = []
     for shape in shapes:
@@ -171,6 +172,12 @@ def run(device: str, shapes, min_run_time: float, rounds: int, threads: int, pee
             row["copy"] = copy_bandwidth(shape, min_run_time)
         for name in names:
             torch.manual_seed(0)
+            if name == "compiled" and compile_at is not None and \
+                    tuple(shape) not in {tuple(c) for c in compile_at}:
+                row[name] = {"missing": "compiled at " + ", ".join(str(tuple(c))
+                                                                   for c in compile_at)
+                             + " only (each shape costs a compile)"}
+                continue
             try:
                 module, why = build(name, shape[1], peers)
             except Exception as exc:  # noqa: BLE001 - one implementation that cannot be built

@@ -100,7 +100,6 @@ def cpu_ones(gate, mask):
 
 
 def cpu_mix(gate, mask):
-    inter, union = counts(gate, mask)
     return mask_index(gate, mask) + torch.zeros(gate.shape[0])
 
 
@@ -290,15 +289,15 @@ def test_the_gpu_run_fails_code_whose_values_are_wrong(mutant_id):
     from autograder.judge.subjects import LocalSubject
     from autograder.judge.verdict import CheckFailed
 
+    def dice(gate, mask, threshold=0.5):                   # a Dice score instead of the IoU
+        kept = gate > threshold
+        inter = (kept & mask).flatten(1).sum(1).to(gate.dtype)
+        total = kept.flatten(1).sum(1).to(gate.dtype) + mask.flatten(1).sum(1).to(gate.dtype)
+        return torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+
     mutant = _registry().by_id(mutant_id)
     ex = get(mutant.exercise)
-    obj = mutant.build()
-    if mutant_id == "kept_iou/reference":                 # a Dice score instead of the IoU
-        def obj(gate, mask, threshold=0.5):
-            kept = gate > threshold
-            inter = (kept & mask).flatten(1).sum(1).to(gate.dtype)
-            total = kept.flatten(1).sum(1).to(gate.dtype) + mask.flatten(1).sum(1).to(gate.dtype)
-            return torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+    obj = dice if mutant_id == "kept_iou/reference" else mutant.build()
     ctx = Context(LocalSubject({ex.name: obj}), ex.name, 5)
     with pytest.raises(CheckFailed, match="differs from the CPU reference"):
         device._on_gpu(ex, ctx, device.device_cases(ex)[0], device="cpu",

@@ -11,7 +11,7 @@ PEERS := $(VENV)/peers
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lab check grade bench release clean
+.PHONY: setup demo test lab check grade bench gpu-check release clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ grade: setup
 
 bench: setup
 	$(PY) bench/bench_scse.py
+
+# The GPU kit in its quick mode (no CUDA needed): bench/results/gpu-check/gpu_check.{json,md}.
+# On the GPU machine: PYTHONPATH=. python3 bench/gpu_check.py --out "$$OUT" (bench/README.md).
+gpu-check: setup
+	$(PY) bench/gpu_check.py --quick --out bench/results/gpu-check
 
 # Regenerate notebooks/ from solutions/ with nbgrader (the release is committed; a test checks it).
 release: setup

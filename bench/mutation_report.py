@@ -1,9 +1,10 @@
 """Kill rate and hint rate of the grader on the mutants of ``tests/mutants/``.
 
-For each contract exercise: the number of wrong mutants, how many the grader killed (some family
-failed), how many it killed with the matching hint (the first failing family, mistake label and hint
-phrase the mutant expects), the two rates, and how many correct mutants passed every family. A
-mutant counts as killed, or as hinted, only if it is for every seed.
+For each exercise with mutants (the contract exercises, then lesson 03's): the number of wrong
+mutants, how many the grader killed (some family failed), how many it killed with the matching
+hint (the first failing family, mistake label and hint phrase the mutant expects), the two rates,
+and how many correct mutants passed every family. A mutant counts as killed, or as hinted, only
+if it is for every seed.
 
     .venv/bin/python bench/mutation_report.py              # a plain table, and every miss
     .venv/bin/python bench/mutation_report.py --markdown   # the table for the README
@@ -36,7 +37,7 @@ def load_registry():
 def evaluate(seeds):
     """``{mutant id: [Verdict per seed]}`` for every mutant, and the mutants."""
     registry = load_registry()
-    mutants = registry.all_mutants()
+    mutants = registry.all_mutants(lessons=True)
     return mutants, {m.id: [registry.judge(m, seed) for seed in seeds] for m in mutants}
 
 

@@ -31,7 +31,7 @@ def _load_registry():
 
 
 registry = _load_registry()
-MUTANTS = registry.all_mutants()
+MUTANTS = registry.all_mutants(lessons=True)
 WRONG = [m for m in MUTANTS if not m.expected.correct]
 CORRECT = [m for m in MUTANTS if m.expected.correct]
 #: unrelated seeds; the verdict must not depend on the draw
@@ -73,6 +73,26 @@ def test_each_exercise_has_enough_mutants_of_every_bug_class(exercise):
 def test_every_exercise_of_the_contract_has_mutants():
     assert registry.exercises() == ["global_avg_pool", "excitation", "channel_se", "spatial_se",
                                     "scse"]
+    assert registry.exercises(lessons=True)[5:] == ["kept_mask", "kept_iou"]
+
+
+def test_data_dependent_styles_run_on_the_simulated_device():
+    """The correct mutants written with nonzero / boolean-mask indexing / masked_select / unique
+    cannot run on the meta device: their device verdict must come from the simulated device
+    (issue #16: a correct kept_iou with boolean-mask indexing lost its device point), and the
+    wrong ones in such code must be caught there, not on meta."""
+    dd = {"excitation/relu-by-mask", "excitation/relu-by-nonzero",
+          "spatial_se/used-channels-nonzero", "scse/max-by-mask", "kept_iou/mask-index",
+          "kept_iou/nonzero-bincount", "kept_iou/masked-select-stack", "kept_iou/unique-counts"}
+    wrong = {"excitation/relu-by-mask-cpu-zeros", "excitation/relu-by-mask-counts-dead",
+             "scse/max-by-mask-cpu-buffer", "kept_iou/mask-index-cpu-ones",
+             "kept_iou/mask-index-assert", "kept_iou/mask-index-cpu", "kept_iou/nonzero-numpy",
+             "kept_iou/masked-select-tensor-of-list"}
+    for mutant_id in sorted(dd | wrong):
+        outcome = registry.local_check(registry.by_id(mutant_id), "device", SEEDS[0])
+        assert outcome.passed == (mutant_id in dd), (mutant_id, outcome.message)
+        assert "simulated device" in outcome.message or "simulated GPU" in outcome.message, \
+            (mutant_id, outcome.message)
 
 
 def test_a_mutant_is_also_its_source_text():

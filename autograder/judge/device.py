@@ -17,21 +17,70 @@ false alarm on legal code):
 
 Hard-coded ``.cuda()`` / ``device="cuda"`` fails on a CPU-only machine in any of these runs. The
 verdict says whether it ran on a GPU or was simulated.
+
+Operations whose output shape depends on the data (``nonzero``, boolean-mask indexing,
+``masked_select``, ``unique``, ``bincount``, ``repeat_interleave``) cannot run on the meta device,
+and correct code that uses them runs on any GPU. When the meta run fails for that reason (and only
+then: :func:`meta_cannot_run`), the same call runs on the simulated device of
+:mod:`autograder.wire.devicesim` instead: on the CPU with real data, where tensors created without
+``device=``, host transfers, mixed devices and an output off the device are found as on meta.
+
+:func:`gpu_available` is the one place that decides whether the family runs on a GPU;
+:func:`simulated` forces the simulation on a machine with a GPU (``bench/gpu_check.py`` compares the
+two verdicts).
 """
 from __future__ import annotations
+
+import contextlib
+import re
 
 import torch
 
 from .verdict import CheckFailed
 from .context import Context, close, fmt_shape, max_error
+from ..wire import devicesim
 from ..wire.protocol import Call
 
 SIMULATED_STEPS = "meta-device run, float64/bfloat16/float16 dtypes, channels_last and strided " \
                   "inputs, attribute scan"
 
+#: What the meta device raises for an operation it cannot run because its result depends on the
+#: data, or because it has no meta implementation at all (measured with torch 2.13): nonzero and
+#: what uses it (boolean-mask indexing, argwhere, torch.where(cond)) say the first; masked_select,
+#: unique, bincount, equal say the second; repeat_interleave the third. Host transfers (.item(),
+#: .cpu(), .tolist(), .numpy()) raise other messages, and stay failures.
+_META_CANNOT_RUN = re.compile(
+    r"data-independent implementation does not exist"
+    r"|attempted to run this operator with Meta tensors"
+    r"|meta tensor without output_size")
+
+_forced: list[bool] = []
+
 
 def gpu_available() -> bool:
+    """Whether the device family runs on a GPU: CUDA is present and :func:`simulated` is not in
+    force. Everything that asks where the family runs asks this function."""
+    if _forced:
+        return False
     return torch.cuda.is_available()
+
+
+@contextlib.contextmanager
+def simulated():
+    """Run the device family as on a machine without a GPU (the simulation), even with CUDA."""
+    _forced.append(True)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def meta_cannot_run(error: dict | None) -> bool:
+    """Whether a meta-device run failed only because the meta device cannot run an operation of
+    the code (its result depends on the data), not because of a device mistake."""
+    return bool(error) and error.get("stage") == "call" and \
+        error.get("type") in ("NotImplementedError", "RuntimeError") and \
+        bool(_META_CANNOT_RUN.search(error.get("message", "")))
 
 
 def device_cases(ex) -> list:
@@ -52,15 +101,19 @@ def run_device_family(ex, ctx: Context):
         _attributes(ex, ctx, cases[0])
     # the meta device runs in both cases: on a GPU, .item() in forward only costs a
     # synchronisation and would pass; on meta it fails
-    for case in cases:
-        _meta(ex, ctx, case)
+    stand_ins = {_meta(ex, ctx, case) for case in cases}
+    meta_run = "meta-device run"
+    if devicesim.NAME in stand_ins:
+        meta_run += " (with data on a simulated device where the meta device cannot run a " \
+                    "data-dependent operation)"
     if gpu_available():
         _on_gpu(ex, ctx, cases[0])
         steps = "on the GPU: outputs and gradients against the CPU reference, autocast " \
-                "(float16, bfloat16), and a meta-device run"
+                f"(float16, bfloat16), and a {meta_run}"
         where = "gpu"
     else:
-        steps = f"simulated on the CPU (no GPU here): {SIMULATED_STEPS}"
+        steps = "simulated on the CPU (no GPU here): " + \
+            SIMULATED_STEPS.replace("meta-device run", meta_run)
         where = "simulated"
     for case in cases:
         _dtypes(ex, ctx, case, "cuda" if where == "gpu" else "cpu")
@@ -79,14 +132,28 @@ def _run(ex, ctx: Context, call: Call, what: str):
     return res
 
 
-def _meta(ex, ctx: Context, case) -> None:
+def _meta(ex, ctx: Context, case) -> str:
+    """Run a case on the meta device, or on the simulated device when the meta device cannot run
+    it; the output must be on that device and have the reference's shape. Returns the device."""
     probe = ex.probe(ctx, case, torch.float32)
     what = f"running {case.describe(ex.name)} on the meta device (a stand-in for a GPU)"
-    res = _run(ex, ctx, probe.call(state=None, device="meta"), what)
+    res = ctx.run([probe.call(state=None, device="meta")])[0]
+    stand_in = "meta"
+    if meta_cannot_run(res.error):
+        # a data-dependent operation: run it with data, on the simulated device
+        what = (f"running {case.describe(ex.name)} on a simulated GPU (on the CPU, with data: "
+                "the meta device cannot run its data-dependent operations)")
+        stand_in = devicesim.NAME
+        res = ctx.run([probe.call(device=devicesim.NAME)])[0]
+    if not res.ok:
+        raise CheckFailed(f"{ex.explain(res.error)}\n  (while {what})", "device")
+    if res.meta is None:
+        raise CheckFailed(f"{ex.name} returned {type(res.value).__name__} ({what}); expected a "
+                          "tensor", "not-a-tensor")
     with torch.no_grad():
         want = ex_out_shape(ex, probe)
     shape, dtype, device = res.meta[0]
-    if device != "meta":
+    if device != stand_in:
         raise CheckFailed(
             f"{ex.name}'s output is on {device} although its input was on another device "
             f"({what}): a .cpu() call, or the output built from a CPU tensor (torch.tensor, "
@@ -95,6 +162,7 @@ def _meta(ex, ctx: Context, case) -> None:
     if tuple(shape) != want:
         raise CheckFailed(f"{what}: output shape {fmt_shape(shape)}, expected {fmt_shape(want)}",
                           "device")
+    return stand_in
 
 
 def ex_out_shape(ex, probe) -> tuple:
@@ -157,34 +225,46 @@ def _attributes(ex, ctx: Context, case) -> None:
             "plain-tensor")
 
 
-def _on_gpu(ex, ctx: Context, case) -> None:
-    """Outputs and gradients on CUDA against the CPU reference, then autocast."""
+def _on_gpu(ex, ctx: Context, case, device: str = "cuda",
+            autocast_dtypes: tuple[str, ...] = ("float16", "bfloat16")) -> None:
+    """Outputs and gradients on CUDA against the CPU reference, then autocast.
+
+    Gradients are compared only for an exercise with a gradient family whose reference output
+    needs them (``kept_iou`` counts positions: its output has none, and asking for a backward
+    would fail correct code). ``device`` is ``"cuda"``; the tests run the same logic with the CPU
+    standing in for it."""
     probe = ex.probe(ctx, case, torch.float32, grad=True)
     expected = ex.oracle(probe)
     expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
-    grad_out = [ctx.randn(*e.shape, dtype=torch.float32) for e in expected]
-    leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
-    want_grads = torch.autograd.grad(expected, leaves, grad_out, allow_unused=True)
+    with_grad = "gradient" in ex.families and any(e.requires_grad for e in expected)
+    grad_out = want_grads = None
+    if with_grad:
+        grad_out = [ctx.randn(*e.shape, dtype=torch.float32) for e in expected]
+        leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
+        want_grads = torch.autograd.grad([e for e in expected if e.requires_grad], leaves,
+                                         [g for g, e in zip(grad_out, expected)
+                                          if e.requires_grad], allow_unused=True)
     what = f"{case.describe(ex.name)} on the GPU"
-    res = _run(ex, ctx, probe.call(device="cuda", grad=grad_out), what)
-    if res.meta[0][2].split(":")[0] != "cuda":
+    res = _run(ex, ctx, probe.call(device=device, grad=grad_out), what)
+    if res.meta[0][2].split(":")[0] != device:
         raise CheckFailed(f"{ex.name}'s output is on {res.meta[0][2]} for a GPU input ({what}): "
                           "a .cpu() call or a CPU tensor in forward.", "device")
     if not close(res.out, expected[0].detach(), torch.float32):
         err, _, _ = max_error(res.out, expected[0].detach())
         raise CheckFailed(f"the GPU output differs from the CPU reference ({what}, max abs error "
                           f"{err:.3g})", "device")
-    got = [g for g, t in zip(res.input_grads or [], probe.inputs) if t.requires_grad]
-    got += [(res.param_grads or {}).get(k) for k in probe.params]
-    for g, w in zip(got, want_grads):
-        if w is None:
-            continue
-        if g is None or not close(g, w, torch.float32):
-            raise CheckFailed(f"gradients on the GPU differ from the CPU reference ({what})",
-                              "device")
-    for dtype in ("float16", "bfloat16"):
-        what = f"{case.describe(ex.name)} under torch.autocast('cuda', {dtype})"
-        res = _run(ex, ctx, probe.call(device="cuda", autocast=dtype), what)
+    if with_grad:
+        got = [g for g, t in zip(res.input_grads or [], probe.inputs) if t.requires_grad]
+        got += [(res.param_grads or {}).get(k) for k in probe.params]
+        for g, w in zip(got, want_grads):
+            if w is None:
+                continue
+            if g is None or not close(g, w, torch.float32):
+                raise CheckFailed(f"gradients on the GPU differ from the CPU reference ({what})",
+                                  "device")
+    for dtype in autocast_dtypes:
+        what = f"{case.describe(ex.name)} under torch.autocast('{device}', {dtype})"
+        res = _run(ex, ctx, probe.call(device=device, autocast=dtype), what)
         out = res.out.float()
         ref = expected[0].detach().float()
         if not bool(torch.isfinite(out).all()) or not torch.allclose(out, ref, rtol=5e-2,

@@ -232,7 +232,8 @@ class Exercise:
         ctx = Context(subject, self.name, default_seed() if seed is None else seed)
         ran_on = None
         if family == "device":   # where it ran, also when it fails
-            ran_on = "gpu" if torch.cuda.is_available() else "simulated"
+            from . import device
+            ran_on = "gpu" if device.gpu_available() else "simulated"
         try:
             message, ran_on = getattr(self, f"_{family}")(ctx)
             return Outcome(self.id, family, True, message, ran_on)

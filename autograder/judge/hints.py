@@ -75,10 +75,11 @@ _STAGES = {
 # (pattern in "Type: message", hint); the first that matches wins. {name} is the exercise's name.
 _ERROR_HINTS: list[tuple[str, str]] = [
     (r"item\(\) cannot be called on meta|meta tensors? .*item|"
-     r"numpy\(\) on a meta|can't convert meta|on the meta device",
+     r"numpy\(\) on a meta|can't convert meta|on the meta device|"
+     r"moves data from the simulated device to the host",
      "{name} moves data to the host inside {where} (.item(), .tolist(), .cpu() or .numpy()): on a "
      "GPU that forces a synchronisation and a copy. Keep the computation in torch, on x's device."),
-    (r"Cannot copy out of meta tensor",
+    (r"Cannot copy out of meta tensor|copies data out of the simulated device",
      "{name} copies data from x's device to the CPU inside {where}: a .cpu() call, or a tensor "
      "created without device=x.device (torch.zeros/empty/ones) that is filled with values computed "
      "from x. On a GPU that costs a copy or fails. Create tensors with device=x.device (or "

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from . import devicesim
 from .protocol import Call, Result
 
 _MAX_MESSAGE = 600
@@ -138,7 +139,9 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
                         "message": f"{call.name} is not defined"}
         return result
     obj = namespace[call.name]
-    device = torch.device(call.device)
+    # the simulated device (devicesim) computes on the CPU and tracks which tensors are "on it"
+    sim = devicesim.DeviceSimulation() if call.device == devicesim.NAME else None
+    device = torch.device("cpu" if sim is not None else call.device)
     dtype = getattr(torch, call.dtype) if call.dtype else None
     # build, cast, load, move
     stage = "init"
@@ -156,6 +159,8 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
             if device.type != "cpu":
                 stage = "move"
                 obj = obj.to(device)
+            if sim is not None:
+                sim.place(obj)
     except BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -186,6 +191,8 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
             arg = _layout(arg.detach().to(device, copy=True), layout)
             if call.grad is not None and arg.is_floating_point():
                 arg = arg.detach().requires_grad_(True)
+            if sim is not None:
+                sim.place(arg)
         inputs.append(arg)
     before = [a.detach().clone() if isinstance(a, torch.Tensor) and a.device.type != "meta"
               else None for a in inputs]
@@ -207,7 +214,7 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
     for _ in range(max(1, call.repeat)):
         stage = "call"
         try:
-            with autocast, grad_mode, tracer:
+            with autocast, grad_mode, tracer, (sim if sim is not None else contextlib.nullcontext()):
                 out = fn(*inputs, **call.kwargs)
             stage = "output"
             outputs, value = _flatten_output(out)
@@ -221,7 +228,8 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
     outputs, value = (runs[0], None) if outputs is not None else (None, runs[0])
     result.value = value
     if outputs is not None:
-        result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."), str(o.device)]
+        result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."),
+                        devicesim.NAME if sim is not None and sim.on_device(o) else str(o.device)]
                        for o in outputs]
     if call.trace:
         result.traced = sorted(traced)

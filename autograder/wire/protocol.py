@@ -36,7 +36,9 @@ class Call:
         args: positional inputs; ``None`` means "do not call, return the object's value".
         kwargs: keyword inputs (scalars only).
         dtype: cast a module's parameters to this dtype (``"float64"``) before loading weights.
-        device: run on ``"cpu"``, ``"meta"`` or ``"cuda"``.
+        device: run on ``"cpu"``, ``"meta"``, ``"cuda"``, or ``"simulated"``: on the CPU, with
+            data, under :mod:`.devicesim`'s stand-in for a GPU (for code the meta device cannot
+            run).
         layouts: one entry of :data:`LAYOUTS` per tensor input (default contiguous).
         grad: gradients of the outputs: if given, back-propagate them and return the gradients
             of every floating input and every parameter.

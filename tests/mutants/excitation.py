@@ -302,7 +302,83 @@ class Excitation(nn.Module):
     def forward(self, z):
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(z.float()))))
 '''),
+    dict(name="relu-by-mask-cpu-zeros", bug="device", family="device", mistake="device",
+         hint="device=x.device",
+         what="a ReLU by boolean mask into torch.zeros(...) made on the CPU (data-dependent: the "
+              "meta device cannot run it, the simulated device finds the mix)",
+         source='''
+class Excitation(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, z):
+        h = self.fc1(z)
+        active = h > 0
+        kept = torch.zeros(h.shape, dtype=h.dtype)
+        kept[active] = h[active]
+        return torch.sigmoid(self.fc2(kept))
+'''),
+    dict(name="relu-by-mask-counts-dead", bug="device", family="device", mistake="device",
+         hint="moves data to the host",
+         what="a ReLU by boolean mask that also counts the dead units with int(...) for a log: "
+              "data-dependent, and a read on the host",
+         source='''
+class Excitation(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+        self.dead_units = 0
+
+    def forward(self, z):
+        h = self.fc1(z)
+        active = h > 0
+        kept = torch.zeros_like(h)
+        kept[active] = h[active]
+        self.dead_units = int((~active).sum())
+        return torch.sigmoid(self.fc2(kept))
+'''),
     # --- correct, in different styles -----------------------------------------------------------
+    dict(name="relu-by-mask", correct=True,
+         style="a ReLU with a boolean mask, kept[h > 0] = h[h > 0] (data-dependent: runs on a "
+               "GPU, not on the meta device)",
+         source='''
+class Excitation(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, z):
+        h = self.fc1(z)
+        active = h > 0
+        kept = torch.zeros_like(h)
+        kept[active] = h[active]
+        return torch.sigmoid(self.fc2(kept))
+'''),
+    dict(name="relu-by-nonzero", correct=True,
+         style="a ReLU from the indices of the positive units, nonzero(as_tuple=True), into "
+               "h.new_zeros",
+         source='''
+class Excitation(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, z):
+        h = self.fc1(z)
+        rows, cols = (h > 0).nonzero(as_tuple=True)
+        kept = h.new_zeros(h.shape)
+        kept[rows, cols] = h[rows, cols]
+        return torch.sigmoid(self.fc2(kept))
+'''),
     dict(name="functional", correct=True, style="torch.relu / torch.sigmoid on nn.Linear",
          source='''
 class Excitation(nn.Module):

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
-#: the mutant modules, in the course's order
+#: the mutant modules of the contract exercises, in the course's order
 MODULES = ("gap", "excitation", "channel_se", "spatial_se", "scse")
+#: the mutant modules of lessons' own exercises (fewer mutants: mostly data-dependent styles;
+#: the lessons' other wrong answers are in tests/test_exercises_lessonNN.py)
+LESSON_MODULES = ("kept_mask", "kept_iou")
 #: the families a verdict runs, in order: the first that fails is the one that must match
 FAMILIES = ("shape", "values", "gradient", "device")
 #: the bug classes a wrong mutant can belong to
@@ -127,10 +130,11 @@ def _mutant(module, spec: dict) -> Mutant:
                   spec["source"].lstrip("\n"), expected, what)
 
 
-def all_mutants(exercise: str | None = None) -> list[Mutant]:
-    """Every mutant (of one exercise, given its grade_id), in the order of the modules."""
+def all_mutants(exercise: str | None = None, *, lessons: bool = False) -> list[Mutant]:
+    """Every mutant of the contract exercises (of one exercise, given its grade_id), in the order
+    of the modules; with ``lessons``, also those of the lessons' own exercises."""
     found = []
-    for stem in MODULES:
+    for stem in MODULES + (LESSON_MODULES if lessons else ()):
         module = _load_module(stem)
         if exercise is not None and module.EXERCISE != exercise:
             continue
@@ -142,14 +146,15 @@ def all_mutants(exercise: str | None = None) -> list[Mutant]:
     return found
 
 
-def exercises() -> list[str]:
-    """The grade_ids that have mutants, in the course's order."""
-    return [_load_module(stem).EXERCISE for stem in MODULES]
+def exercises(*, lessons: bool = False) -> list[str]:
+    """The grade_ids of the contract exercises that have mutants, in the course's order (with
+    ``lessons``, then those of the lessons' own exercises)."""
+    return [_load_module(stem).EXERCISE for stem in MODULES + (LESSON_MODULES if lessons else ())]
 
 
 def by_id(mutant_id: str) -> Mutant:
     """The mutant ``"exercise/name"``."""
-    for m in all_mutants():
+    for m in all_mutants(lessons=True):
         if m.id == mutant_id:
             return m
     raise KeyError(mutant_id)
@@ -230,10 +235,19 @@ class Verdict:
         return "\n".join(lines)
 
 
+def families_of(exercise: str, families: Sequence[str] = FAMILIES) -> list[str]:
+    """Those of ``families`` that the exercise has (kept_iou has no gradient family)."""
+    from autograder.exercises import get
+
+    have = get(exercise).families
+    return [f for f in families if f in have]
+
+
 def judge(mutant: Mutant, seed: int, check: Check = local_check,
           families: Sequence[str] = FAMILIES) -> Verdict:
-    """Run the families on a mutant and compare with what it expects."""
+    """Run the families (those the exercise has) on a mutant and compare with what it expects."""
     exp = mutant.expected
+    families = families_of(mutant.exercise, families)
     outcomes = []
     if exp.correct:
         for family in ("basic", *families):

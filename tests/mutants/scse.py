@@ -145,9 +145,27 @@ self.combine = {"add": torch.add, "max": torch.maximum, "mul": torch.mul,
          hint="register_buffer", what="keeps the branch weights of 'add' as a plain tensor",
          source=_scse(_replace("return a + b", "return self.weights[0] * a + self.weights[1] * b"),
                       init=_CHECK + "\n" + _BRANCHES + "\nself.weights = torch.ones(2)")),
+    dict(name="max-by-mask-cpu-buffer", bug="device", family="device", mistake="device",
+         hint="device=x.device",
+         what="'max' by boolean masks into a torch.empty made without device= (data-dependent: "
+              "the meta device cannot run it, the simulated device finds the mix)",
+         source=_scse(_replace("return torch.maximum(a, b)",
+                               "larger = a > b\n"
+                               "out = torch.empty(x.shape, dtype=x.dtype)\n"
+                               "out[larger] = a[larger]\n"
+                               "out[~larger] = b[~larger]\n"
+                               "return out"))),
     # --- correct, in different styles -----------------------------------------------------------
     dict(name="if-chain", correct=True, style="an if-chain on self.mode",
          source=_scse(_IF_CHAIN)),
+    dict(name="max-by-mask", correct=True,
+         style="'max' by a boolean mask, out[a > b] = a[a > b] (data-dependent: runs on a GPU, "
+               "not on the meta device)",
+         source=_scse(_replace("return torch.maximum(a, b)",
+                               "out = b.clone()\n"
+                               "larger = a > b\n"
+                               "out[larger] = a[larger]\n"
+                               "return out"))),
     dict(name="dict-of-functions", correct=True, style="a dict of functions chosen in __init__",
          source=_scse("return self.combine(self.cse(x), self.sse(x))", init='''
 combine = {"add": torch.add, "max": torch.maximum, "mul": torch.mul,

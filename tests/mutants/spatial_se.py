@@ -105,7 +105,22 @@ MUTANTS = [
                      "s = self.conv.weight.view(1, c) @ x.view(n, c, h * w)\n"
                      "s = s + self.conv.bias.view(1, 1, 1)\n"
                      "return torch.sigmoid(s).view(n, 1, h, w)")),
+    dict(name="used-channels-tolist", bug="device", family="device", mistake="device",
+         hint="copies data from x's device to the CPU",
+         what="sums only the channels with a non-zero weight, found with .tolist(): a copy to "
+              "the host",
+         source=_sse("w = self.conv.weight.flatten()\n"
+                     "used = [c for c, v in enumerate(w.tolist()) if v != 0]\n"
+                     "s = (x[:, used] * w[used].view(1, -1, 1, 1)).sum(1, keepdim=True)\n"
+                     "return torch.sigmoid(s + self.conv.bias.view(1, 1, 1, 1))")),
     # --- correct, in different styles -----------------------------------------------------------
+    dict(name="used-channels-nonzero", correct=True,
+         style="sums only the channels whose 1x1 weight is not zero, found with nonzero() "
+               "(data-dependent: runs on a GPU, not on the meta device)",
+         source=_sse("w = self.conv.weight.flatten()                   # (C,)\n"
+                     "used = w.nonzero().flatten()\n"
+                     "s = (x[:, used] * w[used].view(1, -1, 1, 1)).sum(1, keepdim=True)\n"
+                     "return torch.sigmoid(s + self.conv.bias.view(1, 1, 1, 1))")),
     dict(name="torch-sigmoid", correct=True, style="torch.sigmoid(self.conv(x))",
          source=_sse("return torch.sigmoid(self.conv(x))")),
     dict(name="sigmoid-module", correct=True, style="an nn.Sigmoid module, torch.mul",

@@ -67,6 +67,7 @@ _STAGES = {
     "init": "building it",
     "move": "moving it to another dtype or device",
     "load": "loading weights into it",
+    "inspect": "reading its parameters and attributes",
     "call": "running it",
     "output": "reading its output",
     "backward": "back-propagating through it",

@@ -90,7 +90,7 @@ def test_smooth_sse_fixes_pass_every_family(obj, seed):
 @pytest.mark.parametrize("bugs, label, hint", [
     (("attribute",), "plain-tensor", "register_buffer"),
     (("ones",), "device", "mixes devices"),
-    (("cast",), "dtype", "float32 output for a bfloat16 input"),
+    (("cast",), "dtype", "the output is float32 for a bfloat16 input"),
     (("item",), "device", "moves data to the host"),
     (tuple(BUGS), "plain-tensor", "plain attributes (self.kernel)"),
 ], ids=["plain-attribute", "cpu-ones", "float-cast", "item", "all-four"])

@@ -25,7 +25,7 @@ from nbclient import NotebookClient
 
 from autograder._env import tool_env
 from autograder.nbgrader.course import Course
-from autograder.nbgrader.cells import grade_id, nbgrader_meta
+from autograder.nbgrader.cells import exercise_of, grade_id, nbgrader_meta
 from autograder.nbgrader.release import ROOT, assignments, generate
 
 ASSIGNMENTS = assignments()
@@ -73,12 +73,6 @@ def with_answers(release, solution, replace: dict[str, str] | None = None):
         if nbgrader_meta(cell).get("solution") and grade_id(cell) in answers:
             cell.source = answers[grade_id(cell)]
     return nb
-
-
-def exercise_of(cell_id: str, exercise_ids: list[str]) -> str | None:
-    """The exercise a graded cell belongs to: the longest exercise id its grade_id starts with."""
-    found = [e for e in exercise_ids if cell_id == e or cell_id.startswith(e + "_")]
-    return max(found, key=len) if found else None
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)

@@ -48,6 +48,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..nbgrader.cells import split_grade_id
 
 RECORDS = ".autograder/records"
 REPORTS = "reports"
@@ -142,18 +143,6 @@ def _unique(items) -> list:
             seen.add(item)
             out.append(item)
     return out
-
-
-def split_grade_id(grade_id: str, exercise_ids) -> tuple[str, str | None]:
-    """``(exercise, family)`` of a graded cell id ``<exercise>_<family>``: the exercise is the
-    longest exercise id the cell id starts with. A cell outside the convention is its own
-    exercise, with no family."""
-    found = [e for e in exercise_ids if grade_id == e or grade_id.startswith(e + "_")]
-    if not found:
-        return grade_id, None
-    exercise = max(found, key=len)
-    rest = grade_id[len(exercise) + 1:]
-    return exercise, (rest or None)
 
 
 def _config_dirs(root: Path) -> dict[str, str]:

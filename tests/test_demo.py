@@ -145,7 +145,8 @@ def _cases():
 @pytest.mark.parametrize("student,aid,hand", _cases())
 def test_demo_grades_each_submission_as_expected(ran, student, aid, hand):
     from autograder.nbgrader.course import Course
-    from autograder.reports.build import load_record, split_grade_id
+    from autograder.nbgrader.cells import split_grade_id
+    from autograder.reports.build import load_record
     from autograder.exercises import EXERCISES
 
     course = Course(ran["report"].parent)

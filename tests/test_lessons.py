@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -27,9 +26,9 @@ from autograder._env import tool_env
 from autograder.nbgrader.course import Course
 from autograder.nbgrader.cells import exercise_of, grade_id, nbgrader_meta
 from autograder.nbgrader.release import ROOT, assignments, generate
+from tests.mutants.registry import lesson_mistakes
 
 ASSIGNMENTS = assignments()
-MISTAKES_DIR = Path(__file__).parent / "lesson_mistakes"
 
 
 def solution_path(aid: str) -> Path:
@@ -38,17 +37,6 @@ def solution_path(aid: str) -> Path:
 
 def release_path(aid: str) -> Path:
     return ROOT / "notebooks" / aid / f"{aid}.ipynb"
-
-
-def mistakes_of(aid: str) -> dict[str, tuple[str, str]]:
-    """``grade_id -> (wrong source of the solution cell, substring of the expected hint)``."""
-    path = MISTAKES_DIR / f"{aid}.py"
-    if not path.exists():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"lesson_mistakes_{aid}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MISTAKES
 
 
 def execute(nb, cwd: Path, allow_errors: bool = False, timeout: int = 120):
@@ -135,7 +123,7 @@ def graded(aid, tmp_path_factory):
         release = nbformat.read(course.release_notebook(aid), 4)
         course.submit("solution", aid, with_answers(release, solution))
         course.submit("blank", aid, release)
-        for i, (ex, (source, hint)) in enumerate(sorted(mistakes_of(aid).items())):
+        for i, (ex, (source, hint)) in enumerate(sorted(lesson_mistakes(aid).items())):
             student = f"mistake{i}"
             course.submit(student, aid, with_answers(release, solution, {ex: source}))
             plan[(aid, student)] = (ex, hint)

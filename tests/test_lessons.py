@@ -7,11 +7,15 @@
 - real `nbgrader autograde`: the solutions get full marks, the unanswered release gets 0, and a
   submission with one typical mistake in one exercise loses points in that exercise only, and its
   feedback carries the hint (mistakes are in tests/lesson_mistakes/<assignment>.py);
+- every graded cell is exactly one ``check(...)`` call of the exercise and family its grade id
+  names (the isolated grader runs that call in its own process; anything else would run in the
+  student's kernel);
 - notebooks are stored without outputs and with clean metadata;
 - `nbgrader validate` on the release with the answers filled in reports success.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -22,9 +26,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder import EXERCISES
 from autograder._env import tool_env
+from autograder.nbgrader.cells import (check_calls, exercise_of, grade_id, nbgrader_meta,
+                                       split_grade_id)
 from autograder.nbgrader.course import Course
-from autograder.nbgrader.cells import exercise_of, grade_id, nbgrader_meta
 from autograder.nbgrader.release import ROOT, assignments, generate
 from tests.mutants.registry import lesson_mistakes
 
@@ -67,6 +73,29 @@ def with_answers(release, solution, replace: dict[str, str] | None = None):
 def test_solution_runs_top_to_bottom(aid, tmp_path):
     nb = execute(nbformat.read(solution_path(aid), 4), solution_path(aid).parent)
     assert not errors(nb)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_every_graded_cell_is_exactly_one_check_call(aid):
+    """The isolated grader takes a graded cell's ``check(...)`` call from nbgrader's stored copy
+    and runs it in the grader; any other code in a graded cell would run in the student's kernel.
+    So every graded cell is that one call (comments aside), on the exercise and family its grade
+    id names, with the name the exercise defines."""
+    graded = [c for c in nbformat.read(solution_path(aid), 4).cells
+              if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")]
+    assert graded, f"{aid} has no graded cell"
+    for cell in graded:
+        gid = grade_id(cell)
+        body = ast.parse(cell.source).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr) \
+            and isinstance(body[0].value, ast.Call), f"{gid}: not one call:\n{cell.source}"
+        call = body[0].value
+        assert len(call.args) == 3 and not call.keywords, f"{gid}: {ast.unparse(call)}"
+        calls = check_calls(cell.source)
+        assert len(calls) == 1, f"{gid}: not a check(exercise, family, Name) call"
+        exercise, family = split_grade_id(gid, EXERCISES)
+        assert (calls[0].exercise, calls[0].family) == (exercise, family), gid
+        assert calls[0].name == EXERCISES[exercise].name, (gid, calls[0].name)
 
 
 def test_release_is_what_nbgrader_generates(tmp_path):

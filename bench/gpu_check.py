@@ -147,14 +147,10 @@ class Part:
 
 
 def load_registry():
-    key = "_scse_mutants_registry"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, ROOT / "tests" / "mutants" /
-                                                      "registry.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    """The mutation suite's registry (``tests/mutants/registry.py``), the one the tests use."""
+    from tests.mutants import registry
+
+    return registry
 
 
 def load_bench_scse():

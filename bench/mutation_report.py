@@ -13,7 +13,6 @@ if it is for every seed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections import defaultdict
@@ -22,21 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def load_registry():
-    key = "_scse_mutants_registry"
-    if key not in sys.modules:
-        path = ROOT / "tests" / "mutants" / "registry.py"
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+from tests.mutants import registry  # noqa: E402  (the repository is on sys.path from here)
 
 
 def evaluate(seeds):
     """``{mutant id: [Verdict per seed]}`` for every mutant, and the mutants."""
-    registry = load_registry()
     mutants = registry.all_mutants(lessons=True)
     return mutants, {m.id: [registry.judge(m, seed) for seed in seeds] for m in mutants}
 

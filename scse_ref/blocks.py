@@ -15,13 +15,26 @@ from torch import nn
 from ._validate import tensor_input
 from .modules import SCSE, ChannelSE
 
-#: Places of the SE unit in :class:`SEResidualBlock`, with ``F(x) = conv2(relu(conv1(x)))``.
+#: Places of the SE unit in a residual block (Hu et al., SENet, TPAMI version, Fig. 5 and
+#: Table 14), with ``F`` the residual branch and ``S`` the shortcut: in :class:`SEResidualBlock`
+#: ``F(x) = conv2(relu(conv1(x)))`` and ``S`` the identity; in :class:`~scse_ref.Bottleneck`
+#: ``S`` is the identity or a projection. The one table of both blocks.
 PLACEMENTS = {
-    "standard": "relu(x + se(F(x))): on the residual branch, before the addition (SENet, the seed)",
-    "pre": "relu(x + F(se(x))): SE-PRE, before the residual unit",
-    "post": "se(relu(x + F(x))): SE-POST, after the addition and its ReLU",
-    "identity": "relu(se(x) + F(x)): SE-Identity, on the identity branch",
+    "standard": "relu(se(F(x)) + S(x)): on the residual branch, just before the addition "
+                "(SENet, the seed)",
+    "pre": "relu(F(se(x)) + S(x)): SE-PRE, at the input of the residual branch",
+    "post": "se(relu(F(x) + S(x))): SE-POST, after the addition and its ReLU",
+    "identity": "relu(F(x) + se(S(x))): SE-Identity, on the shortcut, parallel to the branch",
 }
+
+
+
+def _check_placement(placement: str) -> str:
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement={placement!r} is not an SE placement; use one of "
+                         + ", ".join(repr(p) for p in PLACEMENTS))
+    return placement
+
 
 #: Attention units :class:`SEResidualBlock` can hold.
 ATTENTIONS = {"cse": ChannelSE, "scse": SCSE}
@@ -64,7 +77,13 @@ class SEResidualBlock(nn.Module):
           (conv2): Conv2d(16, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
           (se): ChannelSE(
             channels=16, reduction=4
-            (excitation): Excitation(channels=16, hidden=4, reduction=4, bias=True, act=relu, gate=sigmoid)
+            (excitation): Excitation(
+              channels=16, hidden=4, reduction=4, bias=True, act=relu, gate=sigmoid
+              (fc1): Linear(in_features=16, out_features=4, bias=True)
+              (act): ReLU()
+              (fc2): Linear(in_features=4, out_features=16, bias=True)
+              (gate_act): Sigmoid()
+            )
           )
         )
         >>> block(torch.randn(2, 16, 7, 5)).shape
@@ -78,9 +97,7 @@ class SEResidualBlock(nn.Module):
     def __init__(self, channels: int, reduction: int = 16, *, placement: str = "standard",
                  attention: str = "cse"):
         super().__init__()
-        if placement not in PLACEMENTS:
-            raise ValueError(f"placement={placement!r} is not an SE placement; use one of "
-                             + ", ".join(repr(p) for p in PLACEMENTS))
+        _check_placement(placement)
         if attention not in ATTENTIONS:
             raise ValueError(f"attention={attention!r} is not known; use one of "
                              + ", ".join(repr(a) for a in ATTENTIONS))

@@ -34,6 +34,11 @@ def global_avg_pool(x: torch.Tensor, *, keepdim: bool = False) -> torch.Tensor:
         torch.Size([4, 3])
     """
     tensor_input(x, who="global_avg_pool")
+    return _spatial_mean(x, keepdim=keepdim)
+
+
+def _spatial_mean(x: torch.Tensor, *, keepdim: bool = False) -> torch.Tensor:
+    """:func:`global_avg_pool` without its argument check, for modules that checked ``x``."""
     return x.mean(dim=tuple(range(2, x.dim())), keepdim=keepdim)
 
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ._validate import positive_int, tensor_input
-from .functional import global_avg_pool
+from .functional import _spatial_mean
 from .modules import _CONVS, _check_spatial_dims
 
 
@@ -38,7 +38,10 @@ class GAPHead(nn.Module):
     Examples:
         >>> head = GAPHead(512, 1000)
         >>> head
-        GAPHead(channels=512, num_classes=1000, spatial_dims=2)
+        GAPHead(
+          channels=512, num_classes=1000, spatial_dims=2
+          (conv): Conv2d(512, 1000, kernel_size=(1, 1), stride=(1, 1))
+        )
         >>> head(torch.randn(2, 512, 7, 7)).shape
         torch.Size([2, 1000])
         >>> sum(p.numel() for p in head.parameters())   # 512 * 1000 + 1000
@@ -56,12 +59,9 @@ class GAPHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tensor_input(x, who="GAPHead", channels=self.channels, ndim=self.spatial_dims + 2)
-        return global_avg_pool(self.conv(x))      # (N, K, *spatial) -> (N, K)
+        return _spatial_mean(self.conv(x))        # (N, K, *spatial) -> (N, K)
 
     def extra_repr(self) -> str:
         bias = "" if self.conv.bias is not None else ", bias=False"
         return (f"channels={self.channels}, num_classes={self.num_classes}, "
                 f"spatial_dims={self.spatial_dims}{bias}")
-
-    def __repr__(self) -> str:  # one line: the convolution is described by extra_repr
-        return f"{type(self).__name__}({self.extra_repr()})"

@@ -3,6 +3,10 @@
 Attribute and parameter names are part of the course's contract: the grader copies weights between a
 student's module and these through ``state_dict`` keys (``fc1.weight``, ``excitation.fc1.weight``,
 ``conv.weight``, ``cse.excitation.fc1.weight``, ``sse.conv.weight``, ...).
+
+Each public entry point (``forward``, ``gate``) checks its input once, before any tensor work. A
+module built from others runs their unchecked steps (``Excitation._excite``, ``ChannelSE._gate``,
+``SpatialSE._gate``), so one call of ``SCSE`` checks its input once, not once per part.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from torch import nn
 
 from ._fused import ScaleAdd, Squeeze
 from ._validate import positive_int, tensor_input
-from .functional import global_avg_pool, reduced_channels
+from .functional import _spatial_mean, reduced_channels
 from .layers import LayerType, create_layer, layer_name
 
 #: Aggregation modes of :class:`SCSE`, with where each comes from.
@@ -73,7 +77,13 @@ class Excitation(nn.Module):
     Examples:
         >>> e = Excitation(64, reduction=16)
         >>> e
-        Excitation(channels=64, hidden=4, reduction=16, bias=True, act=relu, gate=sigmoid)
+        Excitation(
+          channels=64, hidden=4, reduction=16, bias=True, act=relu, gate=sigmoid
+          (fc1): Linear(in_features=64, out_features=4, bias=True)
+          (act): ReLU()
+          (fc2): Linear(in_features=4, out_features=64, bias=True)
+          (gate_act): Sigmoid()
+        )
         >>> w = e(torch.randn(2, 64))
         >>> w.shape, bool(((w > 0) & (w < 1)).all())
         (torch.Size([2, 64]), True)
@@ -95,15 +105,16 @@ class Excitation(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         tensor_input(z, who="Excitation", channels=self.channels, ndim=2)
+        return self._excite(z)
+
+    def _excite(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without the input check: ``(N, C) -> (N, C)``."""
         return self.gate_act(self.fc2(self.act(self.fc1(z))))
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, hidden={self.hidden}, reduction={self.reduction}, "
                 f"bias={self.fc1.bias is not None}, act={layer_name(self.act)}, "
                 f"gate={layer_name(self.gate_act)}")
-
-    def __repr__(self) -> str:  # one line: the sub-layers are described by extra_repr
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class ChannelSE(nn.Module):
@@ -148,12 +159,20 @@ class ChannelSE(nn.Module):
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The channel weights of ``x``: ``(N, C, *spatial) -> (N, C, 1, ..., 1)``."""
-        tensor_input(x, who="ChannelSE", channels=self.channels)
-        w = self.excitation(global_avg_pool(x))       # (N, C)
-        return w.view(*w.shape, *(1,) * (x.dim() - 2))  # (N, C) -> (N, C, 1, ..., 1)
+        self._check(x)
+        return self._gate(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        self._check(x)
+        return x * self._gate(x)
+
+    def _check(self, x) -> None:
+        tensor_input(x, who="ChannelSE", channels=self.channels)
+
+    def _gate(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`gate` without the input check."""
+        w = self.excitation._excite(_spatial_mean(x))    # squeeze, excite: (N, C)
+        return w.view(*w.shape, *(1,) * (x.dim() - 2))  # (N, C) -> (N, C, 1, ..., 1)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.excitation.reduction}"
@@ -200,11 +219,19 @@ class SpatialSE(nn.Module):
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The spatial map of ``x``: ``(N, C, *spatial) -> (N, 1, *spatial)``."""
-        tensor_input(x, who="SpatialSE", channels=self.channels, ndim=self.spatial_dims + 2)
-        return self.gate_act(self.conv(x))
+        self._check(x)
+        return self._gate(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        self._check(x)
+        return x * self._gate(x)
+
+    def _check(self, x) -> None:
+        tensor_input(x, who="SpatialSE", channels=self.channels, ndim=self.spatial_dims + 2)
+
+    def _gate(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`gate` without the input check."""
+        return self.gate_act(self.conv(x))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, spatial_dims={self.spatial_dims}"
@@ -282,8 +309,8 @@ class SCSE(nn.Module):
         tensor_input(x, who="SCSE", channels=self.channels, ndim=self.sse.spatial_dims + 2)
         if self.mode == "add" and self.fused and not _autocast_on(x):
             return self._forward_fused(x)
-        xc = x * self.cse.gate(x)
-        xs = x * self.sse.gate(x)
+        xc = x * self.cse._gate(x)
+        xs = x * self.sse._gate(x)
         if self.mode == "add":
             return xc + xs
         if self.mode == "max":
@@ -299,7 +326,7 @@ class SCSE(nn.Module):
         z, s = Squeeze.apply(x, conv.weight)          # (N, C), (N, 1, *spatial)
         if conv.bias is not None:
             s = s + conv.bias.view(1, 1, *ones)
-        gate_c = self.cse.excitation(z).view(n, c, *ones)
+        gate_c = self.cse.excitation._excite(z).view(n, c, *ones)
         gate_s = self.sse.gate_act(s)
         return ScaleAdd.apply(x, gate_c, gate_s)      # x * (gate_c + gate_s)
 

@@ -3,8 +3,8 @@ r"""Attention in networks: SE units in ResNet, Inception and U-Net blocks (lesso
 Hu et al. (SENet) add a squeeze-and-excitation unit to an existing block without changing the
 block: in a ResNet bottleneck it rescales the residual branch just before the shortcut is added, in
 an Inception module it rescales the concatenated output. Their TPAMI paper (Table 14) also moved the
-unit to three other places of the residual block (see :data:`SE_PLACEMENTS`). Roy et al. put an
-scSE unit after every encoder and decoder block of a U-Net.
+unit to three other places of the residual block (see :data:`~scse_ref.blocks.PLACEMENTS`). Roy et
+al. put an scSE unit after every encoder and decoder block of a U-Net.
 
 These modules exist so that the course computes what those papers report from code: the parameter
 counts of ResNet-50 (25,557,032, torchvision's and timm's) and SE-ResNet-50 (28,088,024, timm's
@@ -22,16 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import positive_int, tensor_input
+from .blocks import PLACEMENTS, _check_placement
 from .modules import SCSE, ChannelSE, SpatialSE
 
-#: Places of the SE unit in a residual block (Hu et al., SENet, TPAMI version, Fig. 5 and
-#: Table 14), with ``F`` the residual branch and ``S`` the shortcut (identity or projection).
-SE_PLACEMENTS = {
-    "standard": "relu(se(F(x)) + S(x)): on the residual branch, just before the addition",
-    "pre": "relu(F(se(x)) + S(x)): SE-PRE, at the input of the residual branch",
-    "post": "se(relu(F(x) + S(x))): SE-POST, after the addition and its ReLU",
-    "identity": "relu(F(x) + se(S(x))): SE-Identity, on the shortcut, parallel to the branch",
-}
+#: :data:`~scse_ref.blocks.PLACEMENTS`, the places of the SE unit in a residual block, under the
+#: name lesson 05 uses: one table, not a copy.
+SE_PLACEMENTS = PLACEMENTS
 
 #: Attention units a :class:`UNetBlock` can end with.
 UNET_ATTENTIONS = ("none", "cse", "sse", "scse")
@@ -79,13 +75,6 @@ def attention_unit(kind: str, channels: int, reduction: int = 16) -> nn.Module:
     return SCSE(channels, reduction)
 
 
-def _check_placement(placement: str) -> str:
-    if placement not in SE_PLACEMENTS:
-        raise ValueError(f"placement={placement!r} is not an SE placement; use one of "
-                         + ", ".join(repr(p) for p in SE_PLACEMENTS))
-    return placement
-
-
 class Bottleneck(nn.Module):
     r"""ResNet's bottleneck block (torchvision/timm layout), optionally with an SE unit.
 
@@ -98,7 +87,7 @@ class Bottleneck(nn.Module):
     convolution to ``4 * planes`` channels, :math:`\delta` = ReLU, and the shortcut
     :math:`S` the identity, or a 1x1 convolution with stride :math:`s` (+ BatchNorm) when the
     shape changes (``stride != 1`` or ``in_channels != 4 * planes``). ``placement`` moves the SE
-    unit to the other places SENet tried (:data:`SE_PLACEMENTS`). The SE unit is a
+    unit to the other places SENet tried (:data:`~scse_ref.blocks.PLACEMENTS`). The SE unit is a
     :class:`~scse_ref.ChannelSE` (Linear layers with biases; timm's 1x1 convolutions have the same
     parameters) on the width it sees: ``4 * planes``, or ``in_channels`` for ``"pre"``.
 
@@ -132,7 +121,10 @@ class Bottleneck(nn.Module):
           (bn3): BatchNorm2d(256, ...)
           (se): ChannelSE(
             channels=256, reduction=16
-            (excitation): Excitation(channels=256, hidden=16, reduction=16, bias=True, act=relu, gate=sigmoid)
+            (excitation): Excitation(
+              channels=256, hidden=16, reduction=16, bias=True, act=relu, gate=sigmoid
+              ...
+            )
           )
         )
         >>> count_parameters(block.se)          # 2 * 256 * 16 weights + 16 + 256 biases
@@ -224,7 +216,7 @@ class ResNet(nn.Module):
             for ``max(1, C // r)``. The two agree for every block of ResNet-50 at
             ``reduction`` <= 32 (except SE-PRE's first block, which sees 64 channels).
             Default: 8.
-        placement: where the SE unit sits in each block (:data:`SE_PLACEMENTS`).
+        placement: where the SE unit sits in each block (:data:`~scse_ref.blocks.PLACEMENTS`).
 
     Shape:
         - Input: :math:`(N, C_{in}, H, W)`
@@ -323,7 +315,18 @@ class InceptionBlock(nn.Module):
     Examples:
         >>> block = InceptionBlock(192, 64, 96, 128, 16, 32, 32, se=True)   # GoogLeNet's 3a
         >>> block
-        InceptionBlock(in_channels=192, out_channels=256, se=True)
+        InceptionBlock(
+          in_channels=192, out_channels=256, se=True
+          (branch1): Sequential(
+            (0): Conv2d(192, 64, kernel_size=(1, 1), stride=(1, 1))
+            (1): ReLU()
+          )
+          ...
+          (se): ChannelSE(
+            channels=256, reduction=16
+            ...
+          )
+        )
         >>> block(torch.randn(1, 192, 7, 7)).shape
         torch.Size([1, 256, 7, 7])
         >>> count_parameters(block.se)
@@ -354,9 +357,6 @@ class InceptionBlock(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
                 f"se={self.se is not None}")
-
-    def __repr__(self) -> str:  # one line: the branches are GoogLeNet's
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class UNetBlock(nn.Module):
@@ -456,7 +456,14 @@ class TinyUNet(nn.Module):
     Examples:
         >>> net = TinyUNet(attention="scse")
         >>> net
-        TinyUNet(in_channels=1, num_classes=1, widths=(8, 16, 32), attention='scse')
+        TinyUNet(
+          in_channels=1, num_classes=1, widths=(8, 16, 32), attention='scse'
+          (encoders): ModuleList(
+            (0): UNetBlock(
+              in_channels=1, out_channels=8, attention='scse'
+              ...
+          (head): Conv2d(8, 1, kernel_size=(1, 1), stride=(1, 1))
+        )
         >>> net(torch.randn(2, 1, 32, 32)).shape
         torch.Size([2, 1, 32, 32])
         >>> count_parameters(TinyUNet()), count_parameters(net)
@@ -501,6 +508,3 @@ class TinyUNet(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, "
                 f"widths={self.widths}, attention={self.attention_kind!r}")
-
-    def __repr__(self) -> str:  # one line: the blocks are UNetBlocks
-        return f"{type(self).__name__}({self.extra_repr()})"

@@ -57,7 +57,10 @@ class SmoothSpatialSE(nn.Module):
     Examples:
         >>> sse = SmoothSpatialSE(8)
         >>> sse
-        SmoothSpatialSE(channels=8)
+        SmoothSpatialSE(
+          channels=8
+          (conv): Conv2d(8, 1, kernel_size=(1, 1), stride=(1, 1))
+        )
         >>> x = torch.randn(2, 8, 5, 7)
         >>> sse.gate(x).shape, sse(x).shape
         (torch.Size([2, 1, 5, 7]), torch.Size([2, 8, 5, 7]))
@@ -87,6 +90,3 @@ class SmoothSpatialSE(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
-
-    def __repr__(self) -> str:  # one line: the convolution is described by extra_repr
-        return f"{type(self).__name__}({self.extra_repr()})"

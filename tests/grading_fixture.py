@@ -3,7 +3,8 @@
 The assignment ``toy`` holds the contract exercises ``global_avg_pool`` (values, gradient) and
 ``excitation`` (values, device); ``other`` is a second assignment, whose notebook a student may hand
 in by mistake. Building it is real: ``nbgrader generate_assignment`` through
-:meth:`autograder.nbgrader.course.Course.scratch`.
+:meth:`autograder.nbgrader.course.Course.scratch`. The two answers are the lessons' own (lesson 01's
+``global_avg_pool``, lesson 02's ``Excitation``), read from ``solutions/``.
 """
 from __future__ import annotations
 
@@ -12,20 +13,14 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.nbgrader.course import Course
 from autograder.nbgrader.cells import grade_id, nbgrader_meta
+from autograder.nbgrader.course import Course
+from tests.helpers import solution_source
 
-GAP = "def global_avg_pool(x):\n    return x.mean(dim=tuple(range(2, x.dim())))\n"
-EXCITATION = """class Excitation(nn.Module):
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def forward(self, z):
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))
-"""
+LESSONS = {"global_avg_pool": "01_global_average_pooling", "excitation": "02_channel_se"}
+#: the answers as a student's filled-in cells hold them (the solution markers dropped)
+GAP = solution_source(LESSONS["global_avg_pool"], "global_avg_pool", markers=False)
+EXCITATION = solution_source(LESSONS["excitation"], "excitation", markers=False)
 POINTS = {"global_avg_pool_values": 2, "global_avg_pool_gradient": 1,
           "excitation_values": 2, "excitation_device": 1}
 
@@ -39,19 +34,9 @@ def _cell(source: str, **nbgrader) -> nbformat.NotebookNode:
     return cell
 
 
-def _solution(source: str, gid: str) -> nbformat.NotebookNode:
-    first, _, rest = source.partition("\n")
-    if source.startswith("class"):
-        head, body = source.split("    def __init__", 1)
-        init, fwd = body.split("    def forward", 1)
-        init_sig, init_body = init.split("\n", 1)
-        fwd_sig, fwd_body = fwd.split("\n", 1)
-        text = (f"{head}    def __init__{init_sig}\n        ### BEGIN SOLUTION\n{init_body}"
-                f"        ### END SOLUTION\n\n    def forward{fwd_sig}\n        ### BEGIN SOLUTION\n"
-                f"{fwd_body}        ### END SOLUTION\n")
-    else:
-        text = f"{first}\n    ### BEGIN SOLUTION\n{rest}    ### END SOLUTION\n"
-    return _cell(text, grade_id=gid, solution=True)
+def _solution(gid: str) -> nbformat.NotebookNode:
+    """The lesson's solution cell ``gid``, markers included (nbgrader makes the stub from them)."""
+    return _cell(solution_source(LESSONS[gid], gid), grade_id=gid, solution=True)
 
 
 def _hidden(exercise: str, family: str, name: str) -> nbformat.NotebookNode:
@@ -70,12 +55,12 @@ def toy_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell("# Toy assignment"),
         _cell("import torch\nfrom torch import nn\nfrom autograder import check",
               grade_id="setup", locked=True),
-        _solution(GAP, "global_avg_pool"),
+        _solution("global_avg_pool"),
         _cell('check("global_avg_pool", "basic", global_avg_pool)',
               grade_id="global_avg_pool_check", locked=True),
         _hidden("global_avg_pool", "values", "global_avg_pool"),
         _hidden("global_avg_pool", "gradient", "global_avg_pool"),
-        _solution(EXCITATION, "excitation"),
+        _solution("excitation"),
         _hidden("excitation", "values", "Excitation"),
         _hidden("excitation", "device", "Excitation"),
     ]

@@ -111,6 +111,15 @@ def test_files_are_what_their_case_says(built):
 
 # --- the whole demo ------------------------------------------------------------------------------
 
+def _edited_tests_still_checked(nb) -> bool:
+    """nbgrader restores locked cells silently: the two checks the student replaced by a print
+    ran all the same (from nbgrader's stored copy) and failed the softmax answer."""
+    verdicts = {c["grade_id"]: c for c in nb["cells"]}
+    values, gradient = verdicts.get("excitation_values"), verdicts.get("excitation_gradient")
+    return (values is not None and not values["passed"] and values["mistake"] == "softmax"
+            and gradient is not None and not gradient["passed"])
+
+
 #: what each bad case must leave in the grading record (notes, errors, verdicts)
 TRACE = {
     "infinite-loop": lambda rec, nb: any(c["mistake"] == "timeout" for c in nb["cells"]),
@@ -119,7 +128,7 @@ TRACE = {
     "kernel-killed": lambda rec, nb: nb["kernel_restarts"] >= 1,
     "sleeps-forever": lambda rec, nb: any("CellTimeoutError" in e for e in nb["errors"]),
     "test-cells-deleted": lambda rec, nb: any("put back" in n for n in rec["notes"]),
-    "test-cells-edited": lambda rec, nb: True,    # nbgrader restores locked cells silently
+    "test-cells-edited": lambda rec, nb: _edited_tests_still_checked(nb),
     "test-metadata-changed": lambda rec, nb: any("metadata" in n for n in rec["notes"]),
     "duplicated-grade-ids": lambda rec, nb: any("second cell with grade id" in n
                                                 for n in rec["notes"]),
@@ -145,7 +154,8 @@ def _cases():
 @pytest.mark.parametrize("student,aid,hand", _cases())
 def test_demo_grades_each_submission_as_expected(ran, student, aid, hand):
     from autograder.nbgrader.course import Course
-    from autograder.reports.build import load_record, split_grade_id
+    from autograder.nbgrader.cells import split_grade_id
+    from autograder.reports.build import load_record
     from autograder.exercises import EXERCISES
 
     course = Course(ran["report"].parent)

@@ -12,7 +12,7 @@ import torch
 import scse_ref
 from autograder import EXERCISES
 from autograder import run_check
-from tests.helpers import first_failure
+from tests.helpers import first_failure, notebook_answer
 
 SEEDS = (20240611, 7)
 
@@ -88,8 +88,7 @@ def test_bad_arguments_raise_naming_them(call, error, match):
 
 # ------------------------------------------------------------------------------- the grader
 
-def mask_solution(gate, threshold=0.5):           # the notebook's answer
-    return gate > threshold
+mask_solution = notebook_answer("03_spatial_se", "kept_mask")
 
 
 def mask_gt(gate, threshold=0.5):
@@ -100,12 +99,7 @@ def mask_not_le(gate, threshold=0.5):
     return ~(gate <= threshold)
 
 
-def iou_solution(gate, mask, threshold=0.5):      # the notebook's answer
-    kept = gate > threshold
-    inter = (kept & mask).flatten(1).sum(dim=1)
-    union = (kept | mask).flatten(1).sum(dim=1)
-    iou = inter.to(gate.dtype) / union.clamp_min(1).to(gate.dtype)
-    return torch.where(union > 0, iou, torch.ones_like(iou))
+iou_solution = notebook_answer("03_spatial_se", "kept_iou")
 
 
 def iou_logical_reshape(gate, mask, threshold=0.5):

@@ -16,7 +16,8 @@ import scse_ref
 from autograder import EXERCISES
 from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SEResidualBlock
-from tests.helpers import first_failure, draw_double as _draw
+from tests.helpers import draw_double as _draw
+from tests.helpers import first_failure, notebook_answer
 
 SEEDS = (20240611, 7)
 
@@ -159,8 +160,8 @@ class SequentialStyle(nn.Module):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("obj", [SEResidualBlock, STANDARD, SequentialStyle,
-                                 block_class(inplace_on_intermediate)],
+@pytest.mark.parametrize("obj", [SEResidualBlock, notebook_answer("04_scse", "se_residual"),
+                                 SequentialStyle, block_class(inplace_on_intermediate)],
                          ids=["reference", "notebook", "other-style", "in-place-intermediate"])
 def test_correct_block_passes_every_family(obj, seed):
     assert run_check("se_residual", "basic", obj, seed=seed).passed
@@ -223,9 +224,7 @@ def test_wrong_block_fails_its_family_with_its_hint(name, obj, family, labels, h
 
 # ------------------------------------------------------------------------------- scse_params
 
-def params_solution(channels, reduction):
-    hidden = max(1, channels // reduction)
-    return (channels * hidden + hidden) + (hidden * channels + channels) + channels + 1
+params_solution = notebook_answer("04_scse", "scse_params")
 
 
 def params_by_modules(channels, reduction):

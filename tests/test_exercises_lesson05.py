@@ -12,7 +12,7 @@ from torch import nn
 
 from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SpatialSE
-from tests.helpers import first_failure
+from tests.helpers import first_failure, notebook_answer
 
 SEEDS = (20240611, 7)
 
@@ -28,28 +28,16 @@ def fails_with(exercise_id, obj, label, hint, family=None):
 
 # ----------------------------------------------------------------------------- se_bottleneck
 
-class SEBottleneck(nn.Module):
-    """The notebook's solution."""
+SEBottleneck = notebook_answer("05_attention_in_networks", "se_bottleneck")
 
-    def __init__(self, in_channels, planes, stride=1, reduction=16):
-        super().__init__()
-        out = 4 * planes
-        self.conv1 = nn.Conv2d(in_channels, planes, 1)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1)
-        self.conv3 = nn.Conv2d(planes, out, 1)
-        self.se = ChannelSE(out, reduction)
-        self.downsample = None
-        if stride != 1 or in_channels != out:
-            self.downsample = nn.Conv2d(in_channels, out, 1, stride=stride)
 
-    def branch(self, x):
-        return self.conv3(F.relu(self.conv2(F.relu(self.conv1(x)))))
+def _branch(s, x):
+    """An SEBottleneck's residual branch, without its SE unit."""
+    return s.conv3(F.relu(s.conv2(F.relu(s.conv1(x)))))
 
-    def shortcut(self, x):
-        return x if self.downsample is None else self.downsample(x)
 
-    def forward(self, x):
-        return F.relu(self.se(self.branch(x)) + self.shortcut(x))
+def _shortcut(s, x):
+    return x if s.downsample is None else s.downsample(x)
 
 
 class SEBottleneckSequential(nn.Module):
@@ -108,15 +96,17 @@ def _se_on_planes(self, cin, planes, stride, r):
 
 
 @pytest.mark.parametrize("wrong, label, hint", [
-    (_variant(lambda s, x: s.se(F.relu(s.branch(x) + s.shortcut(x)))), "se-post", "SE-POST"),
-    (_variant(lambda s, x: F.relu(s.branch(x) + s.se(s.shortcut(x)))), "se-identity",
+    (_variant(lambda s, x: s.se(F.relu(_branch(s, x) + _shortcut(s, x)))), "se-post",
+     "SE-POST"),
+    (_variant(lambda s, x: F.relu(_branch(s, x) + s.se(_shortcut(s, x)))), "se-identity",
      "SE-Identity"),
-    (_variant(lambda s, x: s.se(s.branch(x)) + s.shortcut(x)), "no-final-relu",
+    (_variant(lambda s, x: s.se(_branch(s, x)) + _shortcut(s, x)), "no-final-relu",
      "final ReLU is missing"),
-    (_variant(lambda s, x: F.relu(s.se(F.relu(s.branch(x))) + s.shortcut(x))),
+    (_variant(lambda s, x: F.relu(s.se(F.relu(_branch(s, x))) + _shortcut(s, x))),
      "relu-after-conv3", "ReLU after conv3"),
-    (_variant(lambda s, x: F.relu(s.branch(x) + s.shortcut(x))), "no-se", "SE unit is not used"),
-    (_variant(lambda s, x: F.relu(s.se(s.branch(x)))), "no-shortcut", "shortcut is missing"),
+    (_variant(lambda s, x: F.relu(_branch(s, x) + _shortcut(s, x))), "no-se",
+     "SE unit is not used"),
+    (_variant(lambda s, x: F.relu(s.se(_branch(s, x)))), "no-shortcut", "shortcut is missing"),
     (_variant(patch=_v1_patch), "stride-in-conv1", "ResNet v1.5"),
     (_variant(patch=_always_projection), "parameters", "needs no projection"),
 ], ids=["se-post", "se-identity", "no-final-relu", "relu-after-conv3", "no-se", "no-shortcut",
@@ -133,7 +123,7 @@ def test_se_bottleneck_on_the_3x3_width_is_named_by_its_parameters():
 
         def forward(self, x):
             out = self.se(F.relu(self.conv2(F.relu(self.conv1(x)))))
-            return F.relu(self.conv3(out) + self.shortcut(x))
+            return F.relu(self.conv3(out) + _shortcut(self, x))
     fails_with("se_bottleneck", Wrong, "parameters", "acts on conv3's output", family="values")
 
 
@@ -148,10 +138,7 @@ def test_se_bottleneck_without_projection_is_told_to_project():
 
 # ----------------------------------------------------------------------------- se_overhead
 
-def se_overhead(in_channels, planes, reduction, placement):
-    c = in_channels if placement == "pre" else 4 * planes
-    hidden = max(1, c // reduction)
-    return 2 * c * hidden + hidden + c
+se_overhead = notebook_answer("05_attention_in_networks", "se_overhead")
 
 
 def _count(width, reduction):
@@ -196,22 +183,12 @@ def _unit(kind, channels, reduction):
             "sse": lambda: SpatialSE(channels), "scse": lambda: SCSE(channels, reduction)}[kind]()
 
 
-class AttentionBlock(nn.Module):
-    """The notebook's solution."""
+AttentionBlock = notebook_answer("05_attention_in_networks", "attention_block")
 
-    def __init__(self, in_channels, out_channels, attention="none", reduction=2):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.norm1 = nn.InstanceNorm2d(out_channels, affine=True)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.norm2 = nn.InstanceNorm2d(out_channels, affine=True)
-        self.attention = _unit(attention, out_channels, reduction)
 
-    def features(self, x):
-        return F.relu(self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x))))))
-
-    def forward(self, x):
-        return self.attention(self.features(x))
+def _features(s, x):
+    """The block without its attention unit: the notebook's given ConvBlock."""
+    return F.relu(s.norm2(s.conv2(F.relu(s.norm1(s.conv1(x))))))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -244,9 +221,9 @@ def _between(s, x):
 @pytest.mark.parametrize("wrong, label, hint", [
     (_block(_before_relu), "attention-before-relu", "before the block's last ReLU"),
     (_block(_between), "attention-between-convs", "between the two convolutions"),
-    (_block(lambda s, x: s.features(x) + s.attention(s.features(x))), "residual-attention",
+    (_block(lambda s, x: _features(s, x) + s.attention(_features(s, x))), "residual-attention",
      "without a shortcut"),
-    (_block(lambda s, x: s.features(x)), "no-attention", "not applied"),
+    (_block(lambda s, x: _features(s, x)), "no-attention", "not applied"),
     (_block(unit=lambda k, c, r: SCSE(c, r, mode="max") if k == "scse" else _unit(k, c, r)),
      "scse-max", "not by their maximum"),
     (_block(unit=lambda k, c, r: ChannelSE(c, r) if k == "scse" else _unit(k, c, r)),

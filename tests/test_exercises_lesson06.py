@@ -15,8 +15,7 @@ from torch import nn
 import scse_ref
 from autograder import EXERCISES
 from autograder import run_check
-from scse_ref import ChannelSE, SpatialSE
-from tests.helpers import first_failure
+from tests.helpers import first_failure, notebook_answer
 
 SEEDS = (20240611, 7)
 
@@ -80,8 +79,9 @@ class SmoothSpatialSEAlt(nn.Module):
         return x * self.gate(x)
 
 
-@pytest.mark.parametrize("obj", [build(), SmoothSpatialSEAlt, scse_ref.SmoothSpatialSE],
-                         ids=["fixed", "other-style", "reference"])
+@pytest.mark.parametrize("obj", [build(), notebook_answer("06_gpu_ready_attention", "smooth_sse"),
+                                 SmoothSpatialSEAlt, scse_ref.SmoothSpatialSE],
+                         ids=["fixed", "notebook", "other-style", "reference"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_smooth_sse_fixes_pass_every_family(obj, seed):
     assert first_failure("smooth_sse", obj, seed) is None
@@ -90,7 +90,7 @@ def test_smooth_sse_fixes_pass_every_family(obj, seed):
 @pytest.mark.parametrize("bugs, label, hint", [
     (("attribute",), "plain-tensor", "register_buffer"),
     (("ones",), "device", "mixes devices"),
-    (("cast",), "dtype", "float32 output for a bfloat16 input"),
+    (("cast",), "dtype", "the output is float32 for a bfloat16 input"),
     (("item",), "device", "moves data to the host"),
     (tuple(BUGS), "plain-tensor", "plain attributes (self.kernel)"),
 ], ids=["plain-attribute", "cpu-ones", "float-cast", "item", "all-four"])
@@ -186,16 +186,7 @@ def test_gradcheck_sends_the_buffer_with_the_parameters():
 
 # ----------------------------------------------------------------------------- fused_scse
 
-class FusedSCSE(nn.Module):
-    """The notebook's solution."""
-
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        self.cse = ChannelSE(channels, reduction)
-        self.sse = SpatialSE(channels)
-
-    def forward(self, x):
-        return x * (self.cse.gate(x) + self.sse.gate(x))
+FusedSCSE = notebook_answer("06_gpu_ready_attention", "fused_scse")
 
 
 class FusedSCSEAddcmul(FusedSCSE):

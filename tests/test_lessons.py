@@ -7,12 +7,15 @@
 - real `nbgrader autograde`: the solutions get full marks, the unanswered release gets 0, and a
   submission with one typical mistake in one exercise loses points in that exercise only, and its
   feedback carries the hint (mistakes are in tests/lesson_mistakes/<assignment>.py);
+- every graded cell is exactly one ``check(...)`` call of the exercise and family its grade id
+  names (the isolated grader runs that call in its own process; anything else would run in the
+  student's kernel);
 - notebooks are stored without outputs and with clean metadata;
 - `nbgrader validate` on the release with the answers filled in reports success.
 """
 from __future__ import annotations
 
-import importlib.util
+import ast
 import json
 import re
 import subprocess
@@ -23,13 +26,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder import EXERCISES
 from autograder._env import tool_env
+from autograder.nbgrader.cells import (check_calls, exercise_of, grade_id, nbgrader_meta,
+                                       split_grade_id)
 from autograder.nbgrader.course import Course
-from autograder.nbgrader.cells import grade_id, nbgrader_meta
 from autograder.nbgrader.release import ROOT, assignments, generate
+from tests.mutants.registry import lesson_mistakes
 
 ASSIGNMENTS = assignments()
-MISTAKES_DIR = Path(__file__).parent / "lesson_mistakes"
 
 
 def solution_path(aid: str) -> Path:
@@ -38,17 +43,6 @@ def solution_path(aid: str) -> Path:
 
 def release_path(aid: str) -> Path:
     return ROOT / "notebooks" / aid / f"{aid}.ipynb"
-
-
-def mistakes_of(aid: str) -> dict[str, tuple[str, str]]:
-    """``grade_id -> (wrong source of the solution cell, substring of the expected hint)``."""
-    path = MISTAKES_DIR / f"{aid}.py"
-    if not path.exists():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"lesson_mistakes_{aid}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MISTAKES
 
 
 def execute(nb, cwd: Path, allow_errors: bool = False, timeout: int = 120):
@@ -75,16 +69,33 @@ def with_answers(release, solution, replace: dict[str, str] | None = None):
     return nb
 
 
-def exercise_of(cell_id: str, exercise_ids: list[str]) -> str | None:
-    """The exercise a graded cell belongs to: the longest exercise id its grade_id starts with."""
-    found = [e for e in exercise_ids if cell_id == e or cell_id.startswith(e + "_")]
-    return max(found, key=len) if found else None
-
-
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_solution_runs_top_to_bottom(aid, tmp_path):
     nb = execute(nbformat.read(solution_path(aid), 4), solution_path(aid).parent)
     assert not errors(nb)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_every_graded_cell_is_exactly_one_check_call(aid):
+    """The isolated grader takes a graded cell's ``check(...)`` call from nbgrader's stored copy
+    and runs it in the grader; any other code in a graded cell would run in the student's kernel.
+    So every graded cell is that one call (comments aside), on the exercise and family its grade
+    id names, with the name the exercise defines."""
+    graded = [c for c in nbformat.read(solution_path(aid), 4).cells
+              if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")]
+    assert graded, f"{aid} has no graded cell"
+    for cell in graded:
+        gid = grade_id(cell)
+        body = ast.parse(cell.source).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr) \
+            and isinstance(body[0].value, ast.Call), f"{gid}: not one call:\n{cell.source}"
+        call = body[0].value
+        assert len(call.args) == 3 and not call.keywords, f"{gid}: {ast.unparse(call)}"
+        calls = check_calls(cell.source)
+        assert len(calls) == 1, f"{gid}: not a check(exercise, family, Name) call"
+        exercise, family = split_grade_id(gid, EXERCISES)
+        assert (calls[0].exercise, calls[0].family) == (exercise, family), gid
+        assert calls[0].name == EXERCISES[exercise].name, (gid, calls[0].name)
 
 
 def test_release_is_what_nbgrader_generates(tmp_path):
@@ -141,7 +152,7 @@ def graded(aid, tmp_path_factory):
         release = nbformat.read(course.release_notebook(aid), 4)
         course.submit("solution", aid, with_answers(release, solution))
         course.submit("blank", aid, release)
-        for i, (ex, (source, hint)) in enumerate(sorted(mistakes_of(aid).items())):
+        for i, (ex, (source, hint)) in enumerate(sorted(lesson_mistakes(aid).items())):
             student = f"mistake{i}"
             course.submit(student, aid, with_answers(release, solution, {ex: source}))
             plan[(aid, student)] = (ex, hint)

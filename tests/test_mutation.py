@@ -11,26 +11,10 @@ does not hang on one lucky draw of weights and inputs.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.mutants import registry
 
-def _load_registry():
-    """``tests/mutants/registry.py`` by path (works under ``--import-mode=importlib``)."""
-    key = "_scse_mutants_registry"
-    if key not in sys.modules:
-        path = Path(__file__).resolve().parent / "mutants" / "registry.py"
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module            # dataclasses look their module up while it loads
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _load_registry()
 MUTANTS = registry.all_mutants(lessons=True)
 WRONG = [m for m in MUTANTS if not m.expected.correct]
 CORRECT = [m for m in MUTANTS if m.expected.correct]

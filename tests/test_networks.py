@@ -264,3 +264,20 @@ def test_the_new_names_are_exported():
     for name in ("Bottleneck", "ResNet", "resnet50", "se_resnet50", "InceptionBlock", "UNetBlock",
                  "TinyUNet", "count_parameters", "SmoothSpatialSE", "SE_PLACEMENTS"):
         assert name in scse_ref.__all__ and hasattr(scse_ref, name)
+
+
+def test_one_placement_table_for_both_residual_blocks():
+    """SEResidualBlock (lesson 04) and Bottleneck (lesson 05) take their placements from one
+    table, and refuse any other with the same message."""
+    assert SE_PLACEMENTS is scse_ref.PLACEMENTS
+    for placement in scse_ref.PLACEMENTS:
+        scse_ref.SEResidualBlock(8, 2, placement=placement)
+        Bottleneck(8, 2, se=True, placement=placement)
+    messages = set()
+    for build in (lambda: scse_ref.SEResidualBlock(8, placement="inside"),
+                  lambda: Bottleneck(8, 2, se=True, placement="inside"),
+                  lambda: ResNet((1, 1, 1, 1), placement="inside")):
+        with pytest.raises(ValueError, match="is not an SE placement") as info:
+            build()
+        messages.add(str(info.value))
+    assert len(messages) == 1

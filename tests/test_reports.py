@@ -19,9 +19,12 @@ from autograder.nbgrader.course import Course
 from autograder.nbgrader.cells import nbgrader_meta
 from autograder.batch.run import Options, grade
 from autograder.nbgrader.release import ROOT
-from autograder.reports.build import (UNGRADED, Assignment, CellResult, GradeCell, Submission,
-                                feedback_html, gradescope_results, hint_key, mistakes,
-                                normalise_hint, split_grade_id)
+from autograder.nbgrader.cells import split_grade_id
+from autograder.reports.class_report import class_report, hint_key, mistakes, normalise_hint
+from autograder.reports.feedback import feedback_html
+from autograder.reports.gradescope import gradescope_results
+from autograder.reports.model import (UNGRADED, Assignment, CellResult, ClassData, GradeCell,
+                                      Submission)
 
 AID = "mini"
 POINTS = {"shape": 1, "values": 2, "gradient": 1, "device": 1}
@@ -135,7 +138,7 @@ def test_feedback_shows_scores_and_hints_never_the_tests(graded):
         assert "tensor(" not in page                          # no test input values
         assert "<script" not in page
     # the student's exception message, quoted by the hint, is escaped
-    assert "&lt;script&gt;alert(&#x27;owned&#x27;)&lt;/script&gt; &amp; &lt;b&gt;" in html["evil"]
+    assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt; &amp; &lt;b&gt;" in html["evil"]
     # nbgrader release_feedback needs the submission's timestamp next to the feedback
     assert (course.root / "feedback" / "good" / AID / "timestamp.txt").exists()
 
@@ -226,3 +229,44 @@ def test_a_submission_the_grader_failed_on_tells_the_student_so_without_internal
     result = gradescope_results(sub, Assignment("a", 2.0, ["nb"], [cell]))
     assert result["output"].startswith(UNGRADED) and "KeyError" not in json.dumps(result)
     assert result["tests"][0]["score"] == 0.0 and result["tests"][0]["status"] == "failed"
+
+
+HOSTILE = "<script>alert('x')</script>"
+ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+
+
+def _hostile_submission() -> tuple[Submission, Assignment]:
+    """Every text of a submission that a student can influence, each holding markup."""
+    values = GradeCell("ex_values", "nb", "ex", "values", 2.0)
+    device = GradeCell("ex_device", "nb", "ex", "device", 1.0)
+    record = {"status": "error", "error": f"{HOSTILE} error", "notes": [f"{HOSTILE} note"],
+              "seconds": 1.5,
+              "notebooks": {"nb": {"errors": [f"{HOSTILE} cell"], "kernel_restarts": 1,
+                                   "flagged": {"ex": f"{HOSTILE} flag"}, "cells": []}}}
+    results = [CellResult(values, 0.0, {"passed": False, "message": f"{HOSTILE} hint",
+                                        "mistake": f"{HOSTILE} label"}),
+               CellResult(device, 1.0, {"passed": True, "message": f"{HOSTILE} summary",
+                                        "ran_on": HOSTILE})]
+    sub = Submission("a", f"{HOSTILE} student", "error", 1.0, 3.0, results, record)
+    return sub, Assignment("a", 3.0, ["nb"], [values, device])
+
+
+def test_every_text_a_student_can_influence_is_escaped_in_the_feedback():
+    sub, assignment = _hostile_submission()
+    page = feedback_html(sub, assignment, "nb")
+    assert "<script" not in page
+    for where in ("student", "note", "cell", "flag", "hint", "label", "summary"):
+        assert f"{ESCAPED} {where}" in page, where
+
+
+def test_every_text_a_student_can_influence_is_escaped_in_the_class_report(tmp_path):
+    sub, assignment = _hostile_submission()
+    data = ClassData(tmp_path, [assignment], [sub.student], {("a", sub.student): sub})
+    dirs = {"feedback_directory": "feedback"}
+    page = class_report(data, assignment, dirs, tmp_path / "a").read_text()
+    assert "<script" not in page
+    for where in ("student", "note", "error", "flag", "hint", "label"):
+        assert f"{ESCAPED} {where}" in page, where
+    # the student's name in the link to their feedback is a URL path, percent-encoded
+    assert 'href="../../feedback/%3Cscript%3Ealert%28%27x%27%29%3C/script%3E%20student/a/nb.html"' \
+        in page

@@ -6,6 +6,7 @@ fails for the plausible wrong implementation it names, not only for a crash.
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import scse_ref
+from scse_ref import _validate
 from scse_ref import SCSE, ChannelSE, Excitation, SpatialSE, global_avg_pool, reduced_channels
 from tests.helpers import draw_double as _draw
 
@@ -357,12 +359,12 @@ def test_gradcheck_of_excitation_on_input_and_parameters():
 
 # ------------------------------------------------------------------------------ repr and layers
 
-def test_excitation_repr_is_one_line_with_width_and_layers():
-    assert repr(Excitation(64)) == ("Excitation(channels=64, hidden=4, reduction=16, bias=True, "
-                                    "act=relu, gate=sigmoid)")
+def test_excitation_extra_repr_names_width_and_layers():
+    assert Excitation(64).extra_repr() == ("channels=64, hidden=4, reduction=16, bias=True, "
+                                           "act=relu, gate=sigmoid")
     e = Excitation(64, rd_channels=8, bias=False, act_layer=nn.GELU, gate_layer="hard_sigmoid")
-    assert repr(e) == ("Excitation(channels=64, hidden=8, reduction=16, bias=False, act=gelu, "
-                       "gate=hard_sigmoid)")
+    assert e.extra_repr() == ("channels=64, hidden=8, reduction=16, bias=False, act=gelu, "
+                              "gate=hard_sigmoid")
 
 
 class Square(nn.Module):
@@ -387,7 +389,13 @@ def test_print_of_scse_reads_as_the_nested_blocks():
   channels=8, reduction=16, mode='max'
   (cse): ChannelSE(
     channels=8, reduction=16
-    (excitation): Excitation(channels=8, hidden=1, reduction=16, bias=True, act=relu, gate=sigmoid)
+    (excitation): Excitation(
+      channels=8, hidden=1, reduction=16, bias=True, act=relu, gate=sigmoid
+      (fc1): Linear(in_features=8, out_features=1, bias=True)
+      (act): ReLU()
+      (fc2): Linear(in_features=1, out_features=8, bias=True)
+      (gate_act): Sigmoid()
+    )
   )
   (sse): SpatialSE(
     channels=8, spatial_dims=1
@@ -395,6 +403,53 @@ def test_print_of_scse_reads_as_the_nested_blocks():
     (gate_act): Sigmoid()
   )
 )"""
+
+
+@pytest.mark.parametrize("module", [
+    Excitation(8, 2), scse_ref.GAPHead(8, 3), scse_ref.SmoothSpatialSE(8),
+    scse_ref.InceptionBlock(8, 2, 2, 2, 2, 2, 2, se=True), scse_ref.TinyUNet(attention="scse")],
+    ids=lambda m: type(m).__name__)
+def test_print_shows_every_child_module(module):
+    """No ``__repr__`` override hides the layers: ``print(model)`` lists each child."""
+    text = str(module)
+    for name, child in module.named_children():
+        assert f"({name}): {type(child).__name__}(" in text, (name, text)
+
+
+class _CountChecks:
+    """Counts the calls of scse_ref's argument check while active (a profile hook: the real
+    function runs, nothing is replaced)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and frame.f_code is _validate.tensor_input.__code__:
+            self.calls += 1
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(self.previous)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: SCSE(8, 2)(x), lambda x: SCSE(8, 2, fused=False)(x),
+    lambda x: SCSE(8, 2, mode="concat")(x), lambda x: ChannelSE(8, 2)(x),
+    lambda x: ChannelSE(8, 2).gate(x), lambda x: SpatialSE(8)(x), lambda x: SpatialSE(8).gate(x),
+    lambda x: scse_ref.GAPHead(8, 3)(x), lambda x: global_avg_pool(x)],
+    ids=["scse-fused", "scse-two-branch", "scse-concat", "cse", "cse-gate", "sse", "sse-gate",
+         "gap-head", "gap"])
+def test_one_call_checks_its_input_once(call):
+    """The public entry point checks; the parts it is made of do not check again (an SCSE call
+    once checked its input five times)."""
+    x = torch.randn(2, 8, 5, 4)
+    with _CountChecks() as count:
+        call(x)
+    assert count.calls == 1
 
 
 @pytest.mark.parametrize("act_layer", ["gelu", "GELU", nn.GELU, lambda: nn.GELU()],

@@ -172,7 +172,7 @@ def _cpu_seconds() -> float:
 
 
 def _summary(course_root: Path, built: list[Built], available: list[str]) -> str:
-    from ..reports.build import collect
+    from ..reports.model import collect
 
     data = collect(course_root, available)
     tops = {a.name: a.max_score for a in data.assignments}

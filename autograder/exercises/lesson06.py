@@ -8,7 +8,9 @@
   ``forward`` only synchronises and would pass).
 - ``fused_scse``: scSE's ``"add"`` forward with one full-size product, ``x * (g_c + g_s)``
   (``FusedSCSE``), built from the ``ChannelSE`` and ``SpatialSE`` the notebook imports; the
-  reference is ``scse_ref.SCSE`` in ``"add"`` mode.
+  reference is ``scse_ref.SCSE`` in ``"add"`` mode with ``fused=False``, and the oracle the
+  formula itself on the reference's two gates (the reference's fused fast path is never the
+  oracle).
 """
 from __future__ import annotations
 
@@ -170,8 +172,14 @@ class FusedSCSEExercise(Exercise):
     )
 
     def reference(self, case):
+        # the two-branch form: the reference's fused path, with its hand-written backward, is
+        # what this exercise asks the student to write, never what the student is judged by
         args, kwargs = case.init
-        return scse_ref.SCSE(*args, **kwargs)
+        return scse_ref.SCSE(*args, fused=False, **kwargs)
+
+    def oracle(self, probe):
+        # the exercise's formula, written out on the reference's two gates
+        return _fused(probe, lambda x, gc, gs: x * (gc + gs))
 
     def init_params(self, ctx, ref, inputs):
         super().init_params(ctx, ref, inputs)

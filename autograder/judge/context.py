@@ -107,6 +107,11 @@ class RemoteError(RuntimeError):
         super().__init__(f"{kind} during {stage}: {message}")
         self.stage, self.kind, self.detail = stage, kind, message
 
+    @property
+    def error(self) -> dict:
+        """The ``Result.error`` it was raised for."""
+        return {"stage": self.stage, "type": self.kind, "message": self.detail}
+
 
 class _Remote(torch.autograd.Function):
     @staticmethod

@@ -2,8 +2,9 @@
 
 With CUDA present, the work runs there for real: outputs and gradients on the GPU against the
 reference on the CPU, and under autocast. Without CUDA, the same bug classes are found on the CPU
-(measured in ``shared/notes/gpu-bugs-on-cpu.md``: together these caught 13 of 13 GPU bugs with no
-false alarm on legal code):
+(measured with torch 2.13.0 on 13 small buggy modules and 7 correct ones: together these caught
+all 13 GPU bugs with no false alarm on legal code; the device mutants of ``tests/mutants/`` keep
+it so):
 
 - a run on the ``meta`` device: tensors created on the CPU inside ``forward`` (``torch.ones(...)``
   without ``device=``), ``.cpu()`` / ``.numpy()`` / ``.item()`` round trips and an output left on
@@ -37,7 +38,8 @@ import re
 import torch
 
 from .verdict import CheckFailed
-from .context import Context, close, fmt_shape, max_error
+from .context import Context, close, max_error
+from .hints import dtype_mismatch, shape_mismatch
 from ..wire import devicesim
 from ..wire.protocol import Call
 
@@ -122,10 +124,13 @@ def run_device_family(ex, ctx: Context):
 
 
 def _run(ex, ctx: Context, call: Call, what: str):
-    res = ctx.run([call])[0]
+    return _tensor_result(ex, ctx.run([call])[0], what)
+
+
+def _tensor_result(ex, res, what: str):
+    """``res`` if it holds a tensor output; the failed check otherwise."""
     if not res.ok:
-        raise CheckFailed(f"{ex.explain(res.error)}\n  (while {what})",
-                          "device")
+        raise ex.error_failure(res.error, what, "device")
     if res.meta is None:
         raise CheckFailed(f"{ex.name} returned {type(res.value).__name__} ({what}); expected a "
                           "tensor", "not-a-tensor")
@@ -145,11 +150,7 @@ def _meta(ex, ctx: Context, case) -> str:
                 "the meta device cannot run its data-dependent operations)")
         stand_in = devicesim.NAME
         res = ctx.run([probe.call(device=devicesim.NAME)])[0]
-    if not res.ok:
-        raise CheckFailed(f"{ex.explain(res.error)}\n  (while {what})", "device")
-    if res.meta is None:
-        raise CheckFailed(f"{ex.name} returned {type(res.value).__name__} ({what}); expected a "
-                          "tensor", "not-a-tensor")
+    res = _tensor_result(ex, res, what)
     with torch.no_grad():
         want = ex_out_shape(ex, probe)
     shape, dtype, device = res.meta[0]
@@ -160,8 +161,7 @@ def _meta(ex, ctx: Context, case) -> str:
             "torch.zeros without device=x.device). On a GPU this costs a copy and breaks the "
             "next layer.", "device")
     if tuple(shape) != want:
-        raise CheckFailed(f"{what}: output shape {fmt_shape(shape)}, expected {fmt_shape(want)}",
-                          "device")
+        raise shape_mismatch(what, tuple(shape), want, mistake="device")
     return stand_in
 
 
@@ -179,10 +179,7 @@ def _dtypes(ex, ctx: Context, case, device: str) -> None:
         res = _run(ex, ctx, probe.call(state=None, device=device), what)
         out_dtype = res.meta[0][1]
         if out_dtype != name:
-            raise CheckFailed(
-                f"{out_dtype} output for a {name} input ({what}): a hard-coded dtype (.float(), "
-                "dtype=torch.float32, a float32 constant tensor) somewhere. Follow the input: "
-                "x.dtype, x.new_*, torch.*_like.", "dtype")
+            raise dtype_mismatch(what, out_dtype, name)
         out = res.out
         if out.is_floating_point() and not bool(torch.isfinite(out.float()).all()):
             raise CheckFailed(f"non-finite values (inf or nan) in {name} ({what}): an overflow "
@@ -215,7 +212,7 @@ def _layouts(ex, ctx: Context, case, device: str) -> None:
 def _attributes(ex, ctx: Context, case) -> None:
     res = ctx.run([Call(name=ex.name, init=case.init, args=None, introspect=True)])[0]
     if not res.ok:
-        raise CheckFailed(ex.explain(res.error), "device")
+        raise ex.error_failure(res.error, mistake="device")
     if res.plain_tensors:
         names = ", ".join(f"self.{p}" for p in res.plain_tensors)
         raise CheckFailed(

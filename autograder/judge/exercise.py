@@ -18,12 +18,13 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .context import (TOLERANCES, Context, RemoteError, RemoteFunction, close,
-                   default_seed, fmt_shape, max_error)
 from ..wire.executor import _resolve
-from .hints import Mistake, explain_error, recognise
-from .verdict import FAMILIES, CheckFailed, Outcome
 from ..wire.protocol import Call, Result
+from .context import (TOLERANCES, Context, RemoteError, RemoteFunction, close, default_seed,
+                      fmt_shape, max_error)
+from .hints import Mistake, dtype_mismatch, explain_error, recognise, shape_mismatch
+from .verdict import FAMILIES, CheckFailed, Outcome
+
 
 @dataclass(frozen=True)
 class Case:
@@ -217,12 +218,26 @@ class Exercise:
     def fail(self, message: str, mistake: str | None = None) -> None:
         raise CheckFailed(message, mistake)
 
+    def error_failure(self, error: dict, what: str | None = None,
+                      mistake: str | None = None) -> CheckFailed:
+        """The failed check for an exception of the student's code (a ``Result.error``): its hint
+        (:meth:`explain`), then ``(while <what>)`` on a line of its own, and the mistake label
+        (by default ``not-implemented``, ``not-defined`` or ``error``). Every family turns an
+        error into a failure this way."""
+        hint = self.explain(error)
+        message = f"{hint}\n  (while {what})" if what else hint
+        return CheckFailed(message, mistake or _error_label(error))
+
     def _result(self, ctx: Context, call: Call, what: str) -> Result:
         res = ctx.run([call])[0]
         if not res.ok:
-            hint = self.explain(res.error)
-            raise CheckFailed(f"{hint}\n  (while {what})", _error_label(res.error))
+            raise self.error_failure(res.error, what)
         return res
+
+    def _family(self, family: str) -> Callable[[Context], tuple[str, str | None]]:
+        """The method that runs ``family``: ``(summary, where it ran)`` or a raised failure."""
+        return {"basic": self._basic, "shape": self._shape, "values": self._values,
+                "gradient": self._gradient, "device": self._device}[family]
 
     def check(self, family: str, subject, seed: int | None = None) -> Outcome:
         """Run one family against a subject and return the verdict (never raises for the
@@ -235,13 +250,14 @@ class Exercise:
             from . import device
             ran_on = "gpu" if device.gpu_available() else "simulated"
         try:
-            message, ran_on = getattr(self, f"_{family}")(ctx)
-            return Outcome(self.id, family, True, message, ran_on)
+            message, ran_on = self._family(family)(ctx)
         except CheckFailed as exc:
-            return Outcome(self.id, family, False, str(exc), ran_on, exc.mistake)
-        except RemoteError as exc:
-            hint = self.explain({"stage": exc.stage, "type": exc.kind, "message": exc.detail})
-            return Outcome(self.id, family, False, hint, ran_on, "error")
+            failure = exc
+        except RemoteError as exc:   # the student's code raised inside an oracle or gradcheck
+            failure = self.error_failure(exc.error, mistake="error")
+        else:
+            return Outcome(self.id, family, True, message, ran_on)
+        return Outcome(self.id, family, False, str(failure), ran_on, failure.mistake)
 
     # --- basic (the visible test) -------------------------------------------------------------
     def _basic(self, ctx: Context):
@@ -276,16 +292,16 @@ class Exercise:
                         self._check_structure(ctx, case)
                     raise
             self._check_count(res, expected, what)
-            got = tuple(res.out.shape)
-            want = tuple(expected[0].shape)
-            if got != want:
-                hint = self.diagnose_shape(case, got, want)
-                self.fail(f"{what}: expected output shape {fmt_shape(want)}, got {fmt_shape(got)}."
-                          + (f" {hint}" if hint else ""), "shape")
+            self._check_shape(case, res.out, expected[0], what)
             if res.out.dtype != torch.float32:
-                self.fail(f"{what}: the output is {res.out.dtype} for a float32 input; it should "
-                          "keep the input's dtype (a hard-coded dtype or .double()?)", "dtype")
+                raise dtype_mismatch(what, res.out.dtype, torch.float32)
         return len(cases)
+
+    def _check_shape(self, case: Case, actual: torch.Tensor, want: torch.Tensor,
+                     what: str) -> None:
+        got, expected = tuple(actual.shape), tuple(want.shape)
+        if got != expected:
+            raise shape_mismatch(what, got, expected, self.diagnose_shape(case, got, expected))
 
     # --- values -------------------------------------------------------------------------------
     def _values(self, ctx: Context):
@@ -347,13 +363,9 @@ class Exercise:
         self._check_count(res, expected, what)
         actual = res.out
         want = expected[0]
-        if tuple(actual.shape) != tuple(want.shape):
-            hint = self.diagnose_shape(probe.case, tuple(actual.shape), tuple(want.shape))
-            self.fail(f"{what}: expected output shape {fmt_shape(want.shape)}, got "
-                      f"{fmt_shape(actual.shape)}." + (f" {hint}" if hint else ""), "shape")
+        self._check_shape(probe.case, actual, want, what)
         if actual.dtype != probe.dtype and probe.dtype in (torch.float32, torch.float64):
-            self.fail(f"{what}: the output is {actual.dtype} for a {probe.dtype} input: a "
-                      "hard-coded dtype (.float(), dtype=torch.float32) somewhere.", "dtype")
+            raise dtype_mismatch(what, actual.dtype, probe.dtype)
         if not close(actual, want, probe.dtype):
             mistake = recognise(self.mistakes, probe, actual, family)
             if mistake is not None:
@@ -444,7 +456,7 @@ class Exercise:
         first, second = ctx.run([probe.call(), probe.call(args=changed)])
         for res in (first, second):
             if not res.ok:
-                raise CheckFailed(self.explain(res.error), "error")
+                raise self.error_failure(res.error)
         if not close(first.out[0], second.out[0], torch.float64):
             self.fail(f"{self.name} mixes the samples of a batch: sample 0's output changed when "
                       "only the other samples changed. Reduce over the spatial dims of each "
@@ -468,9 +480,7 @@ class Exercise:
             self.fail(f"{what}: the output has the wrong shape, so gradients cannot be compared; "
                       "fix the shape first (see the shape check).", "shape")
         if first.out.dtype != torch.float64:
-            self.fail(f"{what}: the output is {first.out.dtype} for a float64 input, so gradients "
-                      "lose precision: a hard-coded dtype (.float(), dtype=torch.float32) "
-                      "somewhere.", "dtype")
+            raise dtype_mismatch(what, first.out.dtype, torch.float64)
         res = self._result(ctx, probe.call(grad=grad_out), f"back-propagating ({what})")
         leaves = [t for t in probe.inputs if t.requires_grad] + list(probe.params.values())
         want = torch.autograd.grad(expected, leaves, grad_out, allow_unused=True)
@@ -600,8 +610,7 @@ class ValueExercise(Exercise):
         for args, res in zip(self.arguments, ctx.run(calls)):
             what = f"{self.name}{tuple(args)}"
             if not res.ok:
-                raise CheckFailed(f"{self.explain(res.error)}\n  "
-                                  f"(while computing {what})", _error_label(res.error))
+                raise self.error_failure(res.error, f"computing {what}")
             value = res.value if res.outputs is None else res.out
             if isinstance(value, torch.Tensor) and value.numel() == 1:
                 value = value.item()

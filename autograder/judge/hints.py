@@ -9,6 +9,9 @@ Two sources of hints:
 - :func:`explain_error`, for exceptions: the stage where the student's code raised and the
   message say what kind of mistake it is.
 
+:func:`shape_mismatch` and :func:`dtype_mismatch` are the one wording of an output of the wrong
+shape or dtype, whichever family finds it.
+
 Hints never contain the test's code or its input values; shapes are fine to show.
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .context import close
+from .context import close, fmt_shape
+from .verdict import CheckFailed
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,29 @@ def recognise(mistakes, probe, actual: torch.Tensor, family: str = "values") -> 
     return None
 
 
+def shape_mismatch(what: str, got: tuple, want: tuple, hint: str | None = None,
+                   mistake: str = "shape") -> CheckFailed:
+    """The failure for an output of shape ``got`` where the reference gives ``want`` (``hint``:
+    the exercise's diagnosis of the difference, if it has one)."""
+    return CheckFailed(f"{what}: expected output shape {fmt_shape(want)}, got {fmt_shape(got)}."
+                       + (f" {hint}" if hint else ""), mistake)
+
+
+def dtype_mismatch(what: str, got: torch.dtype | str, want: torch.dtype | str) -> CheckFailed:
+    """The failure for an output of dtype ``got`` for an input of dtype ``want``."""
+    got, want = (str(d).removeprefix("torch.") for d in (got, want))
+    return CheckFailed(f"{what}: the output is {got} for a {want} input; it should keep the "
+                       "input's dtype. A hard-coded dtype somewhere (.float(), .double(), "
+                       "dtype=torch.float32, a float32 constant tensor)? Follow the input: "
+                       "x.dtype, x.new_*, torch.*_like.", "dtype")
+
+
 _STAGES = {
     "lookup": "looking it up",
     "init": "building it",
     "move": "moving it to another dtype or device",
     "load": "loading weights into it",
+    "inspect": "reading its parameters and attributes",
     "call": "running it",
     "output": "reading its output",
     "backward": "back-propagating through it",

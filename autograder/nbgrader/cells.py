@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from ..judge.verdict import FAMILIES
 
 
@@ -15,7 +13,7 @@ class NotebookError(ValueError):
     """A file that is not a usable notebook; the message says what is wrong and what was expected."""
 
 
-def read(path: str | Path) -> nbformat.NotebookNode:
+def read(path: str | Path) -> "nbformat.NotebookNode":
     """Read a notebook, refusing with a clear message what is not one."""
     path = Path(path)
     try:
@@ -32,6 +30,8 @@ def read(path: str | Path) -> nbformat.NotebookNode:
     if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
         raise NotebookError(f"{path}: JSON but not a notebook (no 'cells' / 'nbformat'); "
                             "expected a Jupyter notebook (.ipynb)")
+    import nbformat
+
     try:
         return nbformat.reads(raw.decode(), as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds
@@ -44,6 +44,37 @@ def grade_id(cell) -> str | None:
 
 def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def exercise_of(cell_id: str | None, exercise_ids) -> str | None:
+    """The exercise a graded cell belongs to: the longest exercise id that is the cell's grade
+    id, or that the grade id starts with followed by ``_``; ``None`` outside the convention.
+
+    >>> ids = ["gap_head", "gap_head_params", "global_avg_pool"]
+    >>> exercise_of("gap_head_params_values", ids), exercise_of("gap_head_values", ids)
+    ('gap_head_params', 'gap_head')
+    >>> exercise_of("other_test", ids) is None
+    True
+    """
+    if not cell_id:
+        return None
+    found = [e for e in exercise_ids if cell_id == e or cell_id.startswith(e + "_")]
+    return max(found, key=len) if found else None
+
+
+def split_grade_id(cell_id: str, exercise_ids) -> tuple[str, str | None]:
+    """``(exercise, family)`` of a graded cell id ``<exercise>_<family>`` (:func:`exercise_of`);
+    a cell outside the convention is its own exercise, with no family.
+
+    >>> split_grade_id("gap_head_params_values", ["gap_head", "gap_head_params"])
+    ('gap_head_params', 'values')
+    >>> split_grade_id("other_test", ["gap_head"])
+    ('other_test', None)
+    """
+    exercise = exercise_of(cell_id, exercise_ids)
+    if exercise is None:
+        return cell_id, None
+    return exercise, (cell_id[len(exercise) + 1:] or None)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
-from .cells import CheckCall, check_calls, grade_id, nbgrader_meta
+from .cells import CheckCall, check_calls, exercise_of, grade_id, nbgrader_meta
 from ..kernel.session import KernelSession, KernelSubject, Limits
 
 MODES = ("isolated", "in-kernel")
@@ -78,10 +78,7 @@ def _exercise_of(cell_id: str | None, calls: list[CheckCall]) -> str | None:
 
     if calls:
         return calls[0].exercise
-    if not cell_id:
-        return None
-    found = [e for e in EXERCISES if cell_id == e or cell_id.startswith(e + "_")]
-    return max(found, key=len) if found else None
+    return exercise_of(cell_id, EXERCISES)
 
 
 def _family_of(cell_id: str | None, calls: list[CheckCall]) -> str | None:

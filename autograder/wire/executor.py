@@ -132,41 +132,92 @@ def execute(namespace: Mapping[str, Any], call: Call) -> Result:
 
 
 def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
-    result = Result()
-    # lookup
     if call.name not in namespace:
-        result.error = {"stage": "lookup", "type": "NameError",
-                        "message": f"{call.name} is not defined"}
-        return result
-    obj = namespace[call.name]
-    # the simulated device (devicesim) computes on the CPU and tracks which tensors are "on it"
-    sim = devicesim.DeviceSimulation() if call.device == devicesim.NAME else None
-    device = torch.device("cpu" if sim is not None else call.device)
-    dtype = getattr(torch, call.dtype) if call.dtype else None
-    # build, cast, load, move
-    stage = "init"
+        return Result(error={"stage": "lookup", "type": "NameError",
+                             "message": f"{call.name} is not defined"})
+    run = _Run(call)
     try:
+        run.steps(namespace[call.name])
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of the student's code is reported
+        run.result.error = _error(run.stage, exc)
+    return run.result
+
+
+class _Run:
+    """One call, carried out step by step. Each step first names its stage (``init``, ``move``,
+    ``load``, ``inspect``, ``lookup``, ``call``, ``output``, ``backward``); whatever a step
+    raises becomes ``Result.error`` with that stage, in :func:`_execute` alone. The result keeps
+    what the steps before the failure reported."""
+
+    def __init__(self, call: Call):
+        self.call = call
+        self.result = Result()
+        self.stage = "init"
+        # the simulated device (devicesim) computes on the CPU and tracks which tensors are on it
+        self.sim = devicesim.DeviceSimulation() if call.device == devicesim.NAME else None
+        self.device = torch.device("cpu" if self.sim is not None else call.device)
+        self.runs: list = []    # what each repetition of the call returned
+
+    def steps(self, obj) -> None:
+        """Every step the call asks for, in order."""
+        call, result = self.call, self.result
+        obj = self.build(obj)
+        if call.introspect:
+            self.inspect(obj)
+        if call.args is None:  # no call: report the object itself (a value exercise), or nothing
+            if not isinstance(obj, (nn.Module, type)):
+                self.stage = "output"
+                result.outputs, result.value = _flatten_output(obj)
+            return
+        inputs = self.inputs()
+        before = [a.detach().clone() if isinstance(a, torch.Tensor) and a.device.type != "meta"
+                  else None for a in inputs]
+        self.stage = "inspect"
+        params = dict(obj.named_parameters()) if isinstance(obj, nn.Module) else {}
+        self.stage = "lookup"
+        fn = _resolve(obj, call.path)
+        outputs = self.run(fn, inputs)
+        if call.then:
+            self.stage = "call"
+            result.then_outputs = _then(fn, call, self.device)
+        self.stage = "output"
+        if call.repeat > 1:
+            result.deterministic = all(_same(self.runs[0], r) for r in self.runs[1:])
+        result.input_changed = [i for i, (a, b) in enumerate(zip(inputs, before))
+                                if b is not None and not _same([a.detach()], [b])]
+        if call.grad is not None and outputs is not None:
+            self.backward(outputs, inputs, params)
+        self.stage = "output"
+        if self.device.type != "meta":
+            result.outputs = [_host(o) for o in outputs] if outputs is not None else None
+
+    def build(self, obj):
+        """Construct, cast, load the weights, move to the device (a module)."""
+        call = self.call
+        self.stage = "init"
         if call.init is not None:
             args, kwargs = call.init
             obj = obj(*args, **kwargs)
         if isinstance(obj, nn.Module):
-            stage = "move"
-            if dtype is not None:
-                obj = obj.to(dtype)
+            self.stage = "move"
+            if call.dtype:
+                obj = obj.to(getattr(torch, call.dtype))
             if call.state is not None:
-                stage = "load"
+                self.stage = "load"
                 obj.load_state_dict(call.state, strict=True)
-            if device.type != "cpu":
-                stage = "move"
-                obj = obj.to(device)
-            if sim is not None:
-                sim.place(obj)
-    except BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        result.error = _error(stage, exc)
-        return result
-    if call.introspect:
+            if self.device.type != "cpu":
+                self.stage = "move"
+                obj = obj.to(self.device)
+            if self.sim is not None:
+                self.sim.place(obj)
+        return obj
+
+    def inspect(self, obj) -> None:
+        """What the object is made of: classes, parameters, buffers, tensors kept as attributes."""
+        self.stage = "inspect"
+        result = self.result
         result.classes = _classes(obj)
         if isinstance(obj, nn.Module):
             result.params = {n: [list(p.shape), str(p.dtype).removeprefix("torch."),
@@ -174,99 +225,76 @@ def _execute(namespace: Mapping[str, Any], call: Call) -> Result:
             result.buffers = {n: [list(b.shape), str(b.dtype).removeprefix("torch."), False]
                               for n, b in obj.named_buffers()}
             result.plain_tensors = plain_tensor_attributes(obj)
-    if call.args is None:  # no call: report the object itself (a value exercise), or nothing
-        if isinstance(obj, nn.Module) or isinstance(obj, type):
-            return result
-        try:
-            result.outputs, result.value = _flatten_output(obj)
-        except TypeError as exc:
-            result.error = _error("output", exc)
-        return result
-    # inputs
-    layouts = call.layouts or ["contiguous"] * len(call.args)
-    inputs = []
-    for arg, layout in zip(call.args, layouts):
-        if isinstance(arg, torch.Tensor):
-            # a copy: the caller's tensors must survive code that modifies its input
-            arg = _layout(arg.detach().to(device, copy=True), layout)
-            if call.grad is not None and arg.is_floating_point():
-                arg = arg.detach().requires_grad_(True)
-            if sim is not None:
-                sim.place(arg)
-        inputs.append(arg)
-    before = [a.detach().clone() if isinstance(a, torch.Tensor) and a.device.type != "meta"
-              else None for a in inputs]
-    params = dict(obj.named_parameters()) if isinstance(obj, nn.Module) else {}
-    # call
-    try:
-        fn = _resolve(obj, call.path)
-    except BaseException as exc:  # noqa: BLE001
-        result.error = _error("lookup", exc)
-        return result
-    autocast = (torch.autocast(device.type, dtype=getattr(torch, call.autocast))
-                if call.autocast else contextlib.nullcontext())
-    outputs = value = None
-    runs = []
-    traced: set[str] = set()
-    tracer = _Tracer(traced) if call.trace else contextlib.nullcontext()
-    # callers may be inside an autograd.Function (a RemoteFunction), where grad mode is off
-    grad_mode = torch.enable_grad() if call.grad is not None else contextlib.nullcontext()
-    for _ in range(max(1, call.repeat)):
-        stage = "call"
-        try:
-            with autocast, grad_mode, tracer, (sim if sim is not None else contextlib.nullcontext()):
+
+    def _simulated(self):
+        """The simulated device's mode while the student's code runs, when the call asks for it."""
+        return self.sim if self.sim is not None else contextlib.nullcontext()
+
+    def _where(self, t: torch.Tensor) -> str:
+        """The device an output is on, as the call's device names it."""
+        if self.sim is not None and self.sim.on_device(t):
+            return devicesim.NAME
+        return str(t.device)
+
+    def inputs(self) -> list:
+        """Copies of the call's inputs on its device, in the layouts asked for (the caller's
+        tensors must survive code that modifies its input)."""
+        call = self.call
+        self.stage = "move"
+        layouts = call.layouts or ["contiguous"] * len(call.args)
+        inputs = []
+        for arg, layout in zip(call.args, layouts):
+            if isinstance(arg, torch.Tensor):
+                arg = _layout(arg.detach().to(self.device, copy=True), layout)
+                if call.grad is not None and arg.is_floating_point():
+                    arg = arg.detach().requires_grad_(True)
+                if self.sim is not None:
+                    self.sim.place(arg)
+            inputs.append(arg)
+        return inputs
+
+    def run(self, fn, inputs: list) -> list[torch.Tensor] | None:
+        """Call ``fn`` (``call.repeat`` times) and report the first run's outputs."""
+        call, result = self.call, self.result
+        self.stage = "call"
+        autocast = (torch.autocast(self.device.type, dtype=getattr(torch, call.autocast))
+                    if call.autocast else contextlib.nullcontext())
+        traced: set[str] = set()
+        tracer = _Tracer(traced) if call.trace else contextlib.nullcontext()
+        # callers may be inside an autograd.Function (a RemoteFunction), where grad mode is off
+        grad_mode = torch.enable_grad() if call.grad is not None else contextlib.nullcontext()
+        outputs = None
+        for _ in range(max(1, call.repeat)):
+            self.stage = "call"
+            with autocast, grad_mode, tracer, self._simulated():
                 out = fn(*inputs, **call.kwargs)
-            stage = "output"
+            self.stage = "output"
             outputs, value = _flatten_output(out)
-        except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            result.error = _error(stage, exc)
-            return result
-        runs.append(outputs if outputs is not None else value)
-    # report the first run: later runs of code that modifies its input see another input
-    outputs, value = (runs[0], None) if outputs is not None else (None, runs[0])
-    result.value = value
-    if outputs is not None:
-        result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."),
-                        devicesim.NAME if sim is not None and sim.on_device(o) else str(o.device)]
-                       for o in outputs]
-    if call.trace:
-        result.traced = sorted(traced)
-    if call.then:
-        try:
-            result.then_outputs = _then(fn, call, device)
-        except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            result.error = _error("call", exc)
-            return result
-    if call.repeat > 1:
-        result.deterministic = all(_same(runs[0], r) for r in runs[1:])
-    result.input_changed = [i for i, (a, b) in enumerate(zip(inputs, before))
-                            if b is not None and not _same([a.detach()], [b])]
-    # backward
-    if call.grad is not None and outputs is not None:
-        try:
-            pairs = [(o, g.to(device=o.device, dtype=o.dtype)) for o, g in zip(outputs, call.grad)
-                     if g is not None]
-            if not any(o.requires_grad for o, _ in pairs):
-                raise RuntimeError("the output does not require grad: it is not connected to the "
-                                   "inputs or the parameters by autograd")
-            pairs = [(o, g) for o, g in pairs if o.requires_grad]
-            with torch.enable_grad():
-                torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
-        except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            result.error = _error("backward", exc)
-            return result
-        result.input_grads = [_host(a.grad) if isinstance(a, torch.Tensor) else None
-                              for a in inputs]
-        result.param_grads = {n: _host(p.grad) for n, p in params.items()}
-    if device.type != "meta":
-        result.outputs = [_host(o) for o in outputs] if outputs is not None else None
-    return result
+            self.runs.append(outputs if outputs is not None else value)
+        # report the first run: later runs of code that modifies its input see another input
+        outputs, result.value = (self.runs[0], None) if outputs is not None else \
+            (None, self.runs[0])
+        if outputs is not None:
+            result.meta = [[list(o.shape), str(o.dtype).removeprefix("torch."), self._where(o)]
+                           for o in outputs]
+        if call.trace:
+            result.traced = sorted(traced)
+        return outputs
+
+    def backward(self, outputs: list[torch.Tensor], inputs: list, params: dict) -> None:
+        """Back-propagate ``call.grad``; report the gradients of the inputs and parameters."""
+        self.stage = "backward"
+        pairs = [(o, g.to(device=o.device, dtype=o.dtype)) for o, g in zip(outputs, self.call.grad)
+                 if g is not None]
+        if not any(o.requires_grad for o, _ in pairs):
+            raise RuntimeError("the output does not require grad: it is not connected to the "
+                               "inputs or the parameters by autograd")
+        pairs = [(o, g) for o, g in pairs if o.requires_grad]
+        with torch.enable_grad():
+            torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+        self.result.input_grads = [_host(a.grad) if isinstance(a, torch.Tensor) else None
+                                   for a in inputs]
+        self.result.param_grads = {n: _host(p.grad) for n, p in params.items()}
 
 
 def _then(fn, call: Call, device: torch.device) -> list[list[torch.Tensor]]:

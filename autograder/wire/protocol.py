@@ -73,7 +73,7 @@ class Result:
 
     Attributes:
         error: ``None``, or ``{"stage", "type", "message"}`` where stage is one of ``lookup``,
-            ``init``, ``move``, ``load``, ``call``, ``output``, ``backward``.
+            ``init``, ``move``, ``load``, ``inspect``, ``call``, ``output``, ``backward``.
         outputs: the output tensors (on the CPU), flattened from a tensor, tuple or list.
         value: the output when it is not a tensor: a number, a bool, a string, a list of numbers.
         meta: ``[shape, dtype, device]`` of each output as produced (before moving to the CPU).

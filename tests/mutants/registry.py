@@ -1,9 +1,15 @@
-"""The mutants of every contract exercise, as records, and how a verdict on one is judged.
+"""The one registry of wrong (and right) implementations the tests hand the grader.
 
-The mutant modules (``gap.py``, ``excitation.py``, ...) are data: notebook-cell source text and
-what the grader should say about it. This module loads them by file path (so it works under
-pytest's ``--import-mode=importlib`` and from ``bench/``), turns each into a :class:`Mutant`, and
-judges a run of the check families on one (:func:`judge`).
+- The mutants of every contract exercise: the modules here (``gap.py``, ``excitation.py``, ...)
+  are data, notebook-cell source text and what the grader should say about it. This module turns
+  each into a :class:`Mutant` and judges a run of the check families on one (:func:`judge`).
+- One typical mistake per solution cell of each lesson (``tests/lesson_mistakes/<lesson>.py``),
+  which ``tests/test_lessons.py`` hands in to real nbgrader: :func:`lesson_mistakes`.
+
+Everything is imported as ``tests.mutants.<name>`` and ``tests.lesson_mistakes.<lesson>``, the
+same way by every user (``tests/test_mutation.py``, ``tests/test_isolation.py``,
+``tests/test_lessons.py``, ``bench/mutation_report.py``, which puts the repository on
+``sys.path``).
 
 A mutant is available both as source text (:attr:`Mutant.cell`, what a notebook cell would hold,
 for a subject that runs code in a sandboxed kernel) and as a Python object (:meth:`Mutant.build`,
@@ -17,13 +23,14 @@ torch.Size([1, 2])
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
+#: the lessons' typical mistakes, one module per assignment
+LESSON_MISTAKES = HERE.parent / "lesson_mistakes"
 #: the mutant modules of the contract exercises, in the course's order
 MODULES = ("gap", "excitation", "channel_se", "spatial_se", "scse")
 #: the mutant modules of lessons' own exercises (fewer mutants: mostly data-dependent styles;
@@ -100,13 +107,7 @@ class Mutant:
 
 
 def _load_module(stem: str):
-    key = f"_scse_mutants_{stem}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HERE / f"{stem}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[key] = module
-    return sys.modules[key]
+    return importlib.import_module(f"tests.mutants.{stem}")
 
 
 def _mutant(module, spec: dict) -> Mutant:
@@ -163,6 +164,14 @@ def by_id(mutant_id: str) -> Mutant:
 def records() -> list[tuple[str, str, str, Expected]]:
     """``(exercise_id, name defined, source, expected)`` of every mutant (:meth:`Mutant.record`)."""
     return [m.record() for m in all_mutants()]
+
+
+def lesson_mistakes(assignment: str) -> dict[str, tuple[str, str]]:
+    """``grade_id -> (wrong source of the whole solution cell, a phrase its hint must show)``:
+    the typical mistakes of one lesson, ``{}`` for a lesson that has none listed."""
+    if not (LESSON_MISTAKES / f"{assignment}.py").exists():
+        return {}
+    return importlib.import_module(f"tests.lesson_mistakes.{assignment}").MISTAKES
 
 
 # --- judging -------------------------------------------------------------------------------------

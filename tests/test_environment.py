@@ -265,3 +265,21 @@ def test_torch_pin_loosened_in_pyproject_is_caught(tmp_path):
     assert torch_requirements(pyproject) == ["torch>=2.13"]
     assert drift(tmp_path / "environment.yml", pyproject) == [
         "torch: environment.yml has '==2.13.0', pyproject.toml has '>=2.13'"]
+
+
+def test_an_installed_course_holds_every_package_and_the_report_templates():
+    """A cluster worker installs the course as a package (not an editable checkout): every
+    folder that is a package must be in it, and the report templates with it."""
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set(find_packages(str(root), **config["packages"]["find"]))
+    on_disk = {".".join(p.parent.relative_to(root).parts)
+               for top in ("autograder", "scse_ref", "coursekit")
+               for p in (root / top).rglob("__init__.py")}
+    assert on_disk <= found, f"not installed: {sorted(on_disk - found)}"
+    patterns = config["package-data"]["autograder.reports"]
+    templates = [p for pattern in patterns
+                 for p in (root / "autograder" / "reports").glob(pattern)]
+    assert any(p.suffix in (".html", ".j2", ".jinja") for p in templates), patterns

@@ -166,9 +166,21 @@ def check_all(*exercise_ids: str, seed: int | None = None, namespace=None) -> No
 
 
 def _short_traceback(shell, etype, value, tb, tb_offset=None):
-    """IPython shows a failed check as its hint alone: the grader's frames say nothing useful."""
+    """IPython shows a failed check as its hint alone (the grader's frames say nothing useful),
+    in lines short enough for ``nbgrader validate``, which cuts every line of an error at 87
+    characters, 4 of them its indent."""
+    import textwrap
+
+    from .selfcheck import WIDTH
+
     red, reset = "\x1b[31m", "\x1b[0m"
-    stb = [f"{red}{etype.__name__}{reset}: {value}"]
+    lines = []
+    for line in f"{etype.__name__}: {value}".splitlines():
+        lead = line[:len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, WIDTH, subsequent_indent=lead,
+                               break_long_words=False) or [line]
+    name = etype.__name__
+    stb = [f"{red}{name}{reset}{lines[0][len(name):]}", *lines[1:]]
     shell._showtraceback(etype, value, stb)
     return stb
 

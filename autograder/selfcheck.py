@@ -58,8 +58,9 @@ def run(path: str, *, timeout: int = 60, seed: int | None = None) -> tuple[list[
     return verdicts, errors
 
 
-#: width of the verdict text
-WIDTH = 96
+#: width of the verdict text: ``nbgrader validate`` cuts an error's lines at 83 characters
+#: (after its indent); a check's hint fits whole
+WIDTH = 83
 FAMILY_ORDER = ("shape", "values", "gradient", "device")
 
 

@@ -151,6 +151,13 @@ def shot(page, name: str, **kwargs) -> Path:
     return path
 
 
+def notebook_shot(page, name: str) -> Path:
+    """The notebook area alone (the README's screenshots are these, copied into docs/)."""
+    path = ARTIFACTS / f"{name}.png"
+    page.locator(".jp-NotebookPanel:visible").screenshot(path=str(path))
+    return path
+
+
 # --- the notebook, through window.jupyterapp ---------------------------------------------------
 
 _FIND = """(gid) => {
@@ -289,6 +296,7 @@ def test_student_path_in_lesson_02(browser, student_lab):
         out = run_cell(page, "excitation_check")
         scroll_to(page, "excitation")
         shot(page, "student-04-softmax-hint")
+        notebook_shot(page, "student-04-softmax-hint-notebook")
         assert SOFTMAX_HINT in flat(out), out
         assert "\u2717 values" in out and "\u2713 shape" in out, out
         assert page.locator(".jp-OutputArea-output", has_text=SOFTMAX_HINT).count() == 1
@@ -318,6 +326,7 @@ def test_student_path_in_lesson_02(browser, student_lab):
         out = run_cell(page, "check_all")
         scroll_to(page, "check_all")
         shot(page, "student-07-check-all")
+        notebook_shot(page, "student-07-check-all-notebook")
         assert re.search(r"excitation\s+pass\s+pass\s+pass\s+pass", out), out
         assert re.search(r"cse_params\s+-\s+pass", out), out
         assert "10 of 10 checks passed" in out, out

@@ -298,3 +298,34 @@ def test_release_says_how_to_check_right_after_the_set_up(aid):
     stale = [c.source for c in cells if c.cell_type == "markdown"
              and re.search(r"visible (test|check)", c.source, re.I)]
     assert not stale, stale
+
+
+# --- grading: the visible checks and check_all cost nothing -----------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["isolated", "in-kernel"])
+def test_grading_skips_the_visible_checks_and_check_all(mode, tmp_path, monkeypatch):
+    """Graded cells judge; the visible checks and check_all only print a note (nothing the
+    student sees in the feedback breaks: no error in a cell), in both grading modes."""
+    from autograder.kernel.session import Limits
+    from autograder.nbgrader.grader import grade_file
+
+    # nbgrader sets this around autograde; the in-kernel grading kernel inherits it
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    solution = nbformat.read(ROOT / "solutions" / "02_channel_se" / "02_channel_se.ipynb", 4)
+    answers = {grade_id(c): c.source for c in solution.cells if nbgrader_meta(c).get("solution")}
+    answers["excitation"] = demo.EXCITATION_SOFTMAX
+    nb = _release_with(answers)
+    path = tmp_path / "02_channel_se.ipynb"
+    nbformat.write(nb, path)
+    report = grade_file(path, nb, mode=mode, limits=Limits(), seed=5, ahead=False)
+    assert not report.errors, report.errors
+    lost = {c.grade_id for c in report.cells if not c.passed}
+    assert lost == {"excitation_values", "excitation_gradient"}, report.cells
+    stepped_aside = [c for c in nb.cells if (grade_id(c) or "") == "check_all"
+                     or (grade_id(c) or "").endswith("_check")]
+    assert len(stepped_aside) == 5      # four visible checks and check_all
+    for cell in stepped_aside:
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "not run while nbgrader grades" in text, (grade_id(cell), cell.outputs)
+        assert not [o for o in cell.outputs if o.get("output_type") == "error"], cell.outputs

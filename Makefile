@@ -32,8 +32,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# The course's lab settings (jupyter/lab-settings): no "Jupyter news" pop-up, no update check.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/jupyter/lab-settings notebooks/
 
 # A self-learner's verdict on one notebook: make check NB=notebooks/02_channel_se/02_channel_se.ipynb
 check: setup

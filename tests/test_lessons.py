@@ -121,7 +121,7 @@ def test_release_as_handed_out_fails_cleanly(aid):
 
 
 def _clean(cell) -> bool:
-    allowed = {"nbgrader", "deletable", "editable", "tags"}
+    allowed = {"nbgrader", "deletable", "editable", "tags", "jupyter"}
     return (not cell.get("outputs") and not cell.get("execution_count")
             and set(cell.get("metadata", {})) <= allowed)
 

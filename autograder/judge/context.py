@@ -17,6 +17,11 @@ import torch
 from ..wire.protocol import Call, Result
 
 
+#: the seed of the visible check in a notebook: every student sees the verdict on the same public
+#: inputs and weights; graded checks draw theirs from a fresh, secret seed (:func:`default_seed`)
+PUBLIC_SEED = 2024
+
+
 def default_seed() -> int:
     """The seed of a check run: ``AUTOGRADER_SEED`` if set (tests), otherwise fresh."""
     env = os.environ.get("AUTOGRADER_SEED")

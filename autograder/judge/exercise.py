@@ -20,8 +20,8 @@ from torch import nn
 
 from ..wire.executor import _resolve
 from ..wire.protocol import Call, Result
-from .context import (TOLERANCES, Context, RemoteError, RemoteFunction, close, default_seed,
-                      fmt_shape, max_error)
+from .context import (PUBLIC_SEED, TOLERANCES, Context, RemoteError, RemoteFunction, close,
+                      default_seed, fmt_shape, max_error)
 from .hints import Mistake, dtype_mismatch, explain_error, recognise, shape_mismatch
 from .verdict import FAMILIES, CheckFailed, Outcome
 
@@ -116,8 +116,10 @@ class Exercise:
         shape_cases, value_cases: the cases of those families.
         grad_cases: the cases of the gradient family (default: the first value case).
         device_case: the case of the device family (default: the first value case).
-        basic_cases: the cases of the visible test (a quick subset of the shape cases).
         mistakes: typical mistakes to recognise in wrong outputs.
+
+    ``check("basic", ...)`` is the visible check: every family on the public seed
+    (:data:`~.context.PUBLIC_SEED`), one :class:`Outcome` holding each family's.
     """
 
     id: str = ""
@@ -133,7 +135,6 @@ class Exercise:
     #: ``(regex, hint)`` pairs for this exercise's typical exceptions, tried before the generic
     #: ones of :mod:`autograder.judge.hints`
     error_hints: Sequence[tuple[str, str]] = ()
-    basic_cases: Sequence[Case] = ()
     mistakes: Sequence[Mistake] = ()
     #: state_dict keys whose gradient must not be zero when the output depends on them
     live_params: Sequence[str] = ()
@@ -236,7 +237,7 @@ class Exercise:
 
     def _family(self, family: str) -> Callable[[Context], tuple[str, str | None]]:
         """The method that runs ``family``: ``(summary, where it ran)`` or a raised failure."""
-        return {"basic": self._basic, "shape": self._shape, "values": self._values,
+        return {"shape": self._shape, "values": self._values,
                 "gradient": self._gradient, "device": self._device}[family]
 
     def check(self, family: str, subject, seed: int | None = None) -> Outcome:
@@ -244,6 +245,8 @@ class Exercise:
         student's mistakes)."""
         if family not in (*self.families, "basic"):
             raise ValueError(f"{self.id} has no family {family!r}; it has {self.families}")
+        if family == "basic":
+            return self._public(subject, PUBLIC_SEED if seed is None else seed)
         ctx = Context(subject, self.name, default_seed() if seed is None else seed)
         ran_on = None
         if family == "device":   # where it ran, also when it fails
@@ -259,14 +262,18 @@ class Exercise:
             return Outcome(self.id, family, True, message, ran_on)
         return Outcome(self.id, family, False, str(failure), ran_on, failure.mistake)
 
-    # --- basic (the visible test) -------------------------------------------------------------
-    def _basic(self, ctx: Context):
-        n = self._check_shapes(ctx, self.basic_cases or self.shape_cases[:2])
-        others = [f for f in self.families if f != "shape"]
-        also = {"values": "values", "gradient": "gradients", "device": "the GPU path"}
-        tail = (" The graded tests also check " + ", ".join(also[f] for f in others) + ".") \
-            if others else ""
-        return f"{self.name}: basic shapes OK ({n} cases).{tail}", None
+    # --- basic (the visible check) -----------------------------------------------------------
+    def _public(self, subject, seed: int) -> Outcome:
+        """Every family of the exercise on one seed (the public one in a notebook): passed when
+        all pass; the message holds each failed family's hint; ``details["families"]`` holds
+        every family's :class:`Outcome`, in order."""
+        outcomes = [self.check(family, subject, seed) for family in self.families]
+        failed = [o for o in outcomes if not o.passed]
+        message = "\n".join(f"{o.family}: {o.message}" for o in failed) or \
+            f"{self.name}: all {len(outcomes)} checks passed ({', '.join(self.families)})"
+        ran_on = next((o.ran_on for o in outcomes if o.family == "device"), None)
+        return Outcome(self.id, "basic", not failed, message, ran_on,
+                       failed[0].mistake if failed else None, {"families": outcomes})
 
     # --- shape --------------------------------------------------------------------------------
     def _shape(self, ctx: Context):
@@ -593,17 +600,6 @@ class ValueExercise(Exercise):
 
     def expected(self, *args) -> int:
         raise NotImplementedError
-
-    def _basic(self, ctx: Context):
-        args = self.arguments[0]
-        res = self._result(ctx, Call(name=self.name, args=list(args)), f"{self.name}{args}")
-        value = res.value if res.outputs is None else res.out
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            self.fail(f"{self.name}{args} returned {type(value).__name__}; expected an int",
-                      "type")
-        return f"{self.name}: returns a number. The graded test checks its value.", None
 
     def _values(self, ctx: Context):
         calls = [Call(name=self.name, args=list(a)) for a in self.arguments]

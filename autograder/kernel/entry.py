@@ -86,7 +86,12 @@ def _stub_autograder():
     def check(*args, **kwargs):
         raise RuntimeError("checks run in the grader during isolated grading, not in the kernel")
 
+    def check_all(*args, **kwargs):
+        print("(check_all: not run while nbgrader grades this notebook; the graded checks do "
+              "the judging)")
+
     stub.check = check
+    stub.check_all = check_all
     stub.__path__ = []  # a package with nothing more in it
     return stub
 

@@ -110,6 +110,18 @@ def check_calls(source: str) -> list[CheckCall]:
     return found
 
 
+def calls_check_all(source: str) -> bool:
+    """Whether a cell's source calls ``check_all(...)`` (a lesson's last cell)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == "check_all")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "check_all"))
+        for node in ast.walk(tree))
+
+
 def exercises_in(nb) -> list[str]:
     """Exercise ids a notebook holds: solution cells whose grade_id is an exercise, else (for a
     notebook without nbgrader metadata) exercises whose name the notebook defines."""
@@ -136,8 +148,10 @@ def exercises_in(nb) -> list[str]:
 
 
 def is_test_cell(cell) -> bool:
-    """A cell that checks rather than defines: graded tests and the visible ``check`` calls."""
+    """A cell that checks rather than defines: graded tests, the visible ``check`` calls and
+    ``check_all``."""
     meta = nbgrader_meta(cell)
     if meta.get("grade") and not meta.get("solution"):
         return True
-    return cell.cell_type == "code" and bool(check_calls(cell.source))
+    return cell.cell_type == "code" and (bool(check_calls(cell.source))
+                                         or calls_check_all(cell.source))

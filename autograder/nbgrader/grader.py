@@ -198,7 +198,14 @@ class NotebookGrader:
             calls = check_calls(cell.source)
             self.count += 1
             cell.execution_count = self.count
-            if calls and self.mode == "isolated":
+            if self.mode == "isolated" and calls and not graded and not meta.get("solution") \
+                    and all(cc.family == "basic" for cc in calls):
+                # a visible check repeats what the graded cells judge: it does not run (in the
+                # kernel, autograder.check skips it the same way while nbgrader grades)
+                cell.outputs = [_stream(f"(the visible check of {calls[0].exercise}: not run "
+                                        "while nbgrader grades this notebook; the graded checks "
+                                        "do the judging)\n")]
+            elif calls and self.mode == "isolated":
                 self._judge(cell, cid, calls, graded, report)
             else:
                 self._run(cell, cid, calls, graded, index, report)

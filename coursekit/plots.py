@@ -181,3 +181,25 @@ def show_class_maps(images: torch.Tensor, class_maps: torch.Tensor, *,
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def parameter_bars(counts: dict[str, int], *, title: str = "", log: bool = False):
+    """Horizontal bars of parameter counts (name -> count), each labelled with its count. A
+    linear axis by default: the bars' lengths are the counts' ratios (``log=True`` for counts
+    too far apart to show on one)."""
+    names = list(counts)
+    values = [int(counts[n]) for n in names]
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(names) + 1.2))
+    ax.barh(range(len(names)), values, color="tab:blue")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()                                  # the first name on top
+    if log:
+        ax.set_xscale("log")
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,}", va="center", fontsize=9)
+    ax.set_xlim(right=max(values) * (20 if log else 1.35))
+    ax.set_xlabel("parameters" + (" (log scale)" if log else ""))
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

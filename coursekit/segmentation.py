@@ -107,7 +107,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
 
 @dataclass
 class Run:
-    """One training run: its name, seed, the test Dice along the way and at the end."""
+    """One training run: its name, seed, the test Dice along the way and at the end, and the
+    trained model (to look at what it learned)."""
 
     name: str
     seed: int
@@ -116,6 +117,7 @@ class Run:
     final: float = float("nan")
     seconds: float = 0.0
     params: int = 0
+    model: nn.Module | None = field(default=None, repr=False)
 
 
 def train_segmentation(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
@@ -150,6 +152,7 @@ def train_segmentation(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor
             progress(1)
     run.final = run.curve[-1]
     run.seconds = time.perf_counter() - start
+    run.model = model.eval()
     return run
 
 

@@ -40,3 +40,8 @@ from .smooth import SmoothSpatialSE, binomial_kernel  # noqa: E402
 __all__ += ["SE_PLACEMENTS", "UNET_ATTENTIONS", "Bottleneck", "ResNet", "resnet50", "se_resnet50",
             "InceptionBlock", "UNetBlock", "TinyUNet", "attention_unit", "count_parameters",
             "SmoothSpatialSE", "binomial_kernel"]
+
+# Lessons 02 and 04: two later channel attentions, beside cSE (ECA-Net) and beside scSE (CBAM).
+from .attention import CBAM, ECA, eca_kernel_size  # noqa: E402
+
+__all__ += ["ECA", "eca_kernel_size", "CBAM"]

@@ -43,6 +43,8 @@ _NAMESPACE = "_scse_peers"
 TIMM_SE = "timm.layers.squeeze_excite"
 SMP_MODULES = "segmentation_models_pytorch.base.modules"
 TORCHVISION_MISC = "torchvision.ops.misc"
+TIMM_ECA = "timm.layers.eca"
+TIMM_CBAM = "timm.layers.cbam"
 
 
 class PeerUnavailable(ImportError):
@@ -88,6 +90,36 @@ def timm_se_module() -> type[nn.Module]:
 def timm_make_divisible():
     """The ``make_divisible`` that timm's ``SEModule`` rounds its hidden width with."""
     return load_peer_module(TIMM_SE).make_divisible
+
+
+def timm_eca_module() -> type[nn.Module]:
+    """timm's ``EcaModule`` (``timm/layers/eca.py``)."""
+    return load_peer_module(TIMM_ECA).EcaModule
+
+
+def timm_cbam_module() -> type[nn.Module]:
+    """timm's ``CbamModule`` (``timm/layers/cbam.py``).
+
+    Its spatial gate is a ``ConvNormAct``, whose module file imports
+    ``torchvision.ops.misc.FrozenBatchNorm2d`` by absolute name. torchvision cannot be imported
+    here (see above), so while the file loads, ``torchvision.ops.misc`` is torchvision's own
+    ``ops/misc.py`` loaded from its wheel, registered under that name in empty parent shells, and
+    removed again afterwards, with everything the load put in ``sys.modules``.
+    """
+    names = ("torchvision", "torchvision.ops", "torchvision.ops.misc")
+    if any(name in sys.modules for name in names):       # a real torchvision: nothing to stand in
+        return load_peer_module(TIMM_CBAM).CbamModule
+    misc = load_peer_module(TORCHVISION_MISC)
+    try:
+        for name in names[:-1]:
+            shell = types.ModuleType(name)
+            shell.__path__ = []
+            sys.modules[name] = shell
+        sys.modules[names[-1]] = misc
+        return load_peer_module(TIMM_CBAM).CbamModule
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
 
 
 def smp_scse_module() -> type[nn.Module]:

@@ -1,7 +1,7 @@
 """Lesson 01's own exercises: the reference passes, plausible wrong answers fail with their hint.
 
-``gap_head`` (a module: every family, several seeds), ``fc_head_params`` and ``gap_head_params``
-(numbers). For a wrong answer the families run in order (shape, values, gradient, device); the first
+``gap_head`` (a module: every family, several seeds) and ``head_params`` (a number, for either
+head). For a wrong answer the families run in order (shape, values, gradient, device); the first
 that fails must be the one the case names, with the mistake label and a phrase of the hint.
 """
 from __future__ import annotations
@@ -148,58 +148,68 @@ def test_unanswered_gap_head_says_not_implemented():
     assert not outcome.passed and "not implemented yet" in outcome.message
 
 
-# --- fc_head_params and gap_head_params --------------------------------------------------------
+# --- head_params -------------------------------------------------------------------------------
 
 
-def fc_formula(c, h, w, k):
+def head_formula(c, h, w, k, head):
+    inputs = c * h * w if head == "fc" else c          # what the linear map reads
+    return inputs * k + k
+
+
+def head_counted(c, h, w, k, head):
+    with torch.device("meta"):
+        layer = nn.Linear(c * h * w, k) if head == "fc" else scse_ref.GAPHead(c, k)
+    return sum(p.numel() for p in layer.parameters())
+
+
+def head_float(c, h, w, k, head):
+    return float(head_formula(c, h, w, k, head))       # an integral float is accepted as the int
+
+
+def head_branches(c, h, w, k, head):
+    if head == "gap":
+        return c * k + k
     return c * h * w * k + k
 
 
-def fc_counted(c, h, w, k):
-    with torch.device("meta"):
-        return sum(p.numel() for p in nn.Linear(c * h * w, k).parameters())
-
-
-def fc_float(c, h, w, k):
-    return float(c * h * w * k + k)        # an integral float is accepted as the int
-
-
-def gap_formula(c, k):
-    return c * k + k
-
-
-def gap_counted(c, k):
-    return sum(p.numel() for p in scse_ref.GAPHead(c, k).parameters())
-
-
-@pytest.mark.parametrize("exercise, answer", [
-    ("fc_head_params", fc_formula), ("fc_head_params", fc_counted), ("fc_head_params", fc_float),
-    ("gap_head_params", gap_formula), ("gap_head_params", gap_counted),
-], ids=lambda v: getattr(v, "__name__", v))
-def test_correct_counts_pass(exercise, answer):
-    assert run_check(exercise, "basic", answer).passed
-    outcome = run_check(exercise, "values", answer)
+@pytest.mark.parametrize("answer", [head_formula, head_counted, head_float, head_branches],
+                         ids=lambda v: v.__name__)
+def test_correct_counts_pass(answer):
+    assert run_check("head_params", "basic", answer).passed
+    outcome = run_check("head_params", "values", answer)
     assert outcome.passed, outcome.message
 
 
-@pytest.mark.parametrize("exercise, answer, label, phrase", [
-    ("fc_head_params", lambda c, h, w, k: c * h * w * k, "no-bias", "weights only"),
-    ("fc_head_params", lambda c, h, w, k: c * k + k, "gap-count", "GAP head's count"),
-    ("fc_head_params", lambda c, h, w, k: c * (h + w) * k + k, "h-plus-w", "not H + W"),
-    ("fc_head_params", lambda c, h, w, k: c * h * h * k + k, "square", "not square"),
-    ("fc_head_params", lambda c, h, w, k: c * h * w * (k + 1), "bias-per-input",
+def _fc(count):
+    """A wrong count for the FC head, the GAP head right."""
+    return lambda c, h, w, k, head: count(c, h, w, k) if head == "fc" else c * k + k
+
+
+def _gap(count):
+    """A wrong count for the GAP head, the FC head right."""
+    return lambda c, h, w, k, head: count(c, h, w, k) if head == "gap" else c * h * w * k + k
+
+
+@pytest.mark.parametrize("answer, label, phrase", [
+    (lambda c, h, w, k, head: (c * h * w if head == "fc" else c) * k, "no-bias", "weights only"),
+    (_fc(lambda c, h, w, k: c * k + k), "gap-count", "GAP head's count"),
+    (lambda c, h, w, k, head: c * k + k, "gap-count", "GAP head's count"),
+    (_fc(lambda c, h, w, k: c * (h + w) * k + k), "h-plus-w", "not H + W"),
+    (_fc(lambda c, h, w, k: c * h * h * k + k), "square", "not square"),
+    (lambda c, h, w, k, head: (c * h * w if head == "fc" else c) * (k + 1), "bias-per-input",
      "one bias per output"),
-    ("fc_head_params", lambda c, h, w, k: c * h * w * k + 1, "one-bias", "not one in all"),
-    ("fc_head_params", lambda c, h, w, k: (c * h * w + 1) * (k + 1), "values", "expected"),
-    ("gap_head_params", lambda c, k: c * k, "no-bias", "weights only"),
-    ("gap_head_params", lambda c, k: c * k + c, "bias-per-channel", "not one per input"),
-    ("gap_head_params", lambda c, k: 9 * c * k + k, "kernel-3x3", "3x3 kernel"),
-    ("gap_head_params", lambda c, k: (c + 1) * (k + 1), "off-by-one", "(C + 1) * (K + 1)"),
-    ("gap_head_params", lambda c, k: c * k + k + 0.5, "type", "expected an int"),
-    ("gap_head_params", lambda c, k: math.prod((c, k)) + k > 0, "type", "expected an int"),
-])
-def test_wrong_counts_fail_with_their_hint(exercise, answer, label, phrase):
-    outcome = run_check(exercise, "values", answer)
+    (lambda c, h, w, k, head: (c * h * w if head == "fc" else c) * k + 1, "one-bias",
+     "not one in all"),
+    (lambda c, h, w, k, head: c * h * w * k + k, "fc-count", "does not depend on H and W"),
+    (_gap(lambda c, h, w, k: 9 * c * k + k), "kernel-3x3", "3x3 kernel"),
+    (_gap(lambda c, h, w, k: (c + 1) * (k + 1)), "off-by-one", "(C + 1) * (K + 1)"),
+    (_fc(lambda c, h, w, k: (c * h * w + 1) * (k + 1)), "values", "expected"),
+    (lambda c, h, w, k, head: head_formula(c, h, w, k, head) + 0.5, "type", "expected an int"),
+    (lambda c, h, w, k, head: math.prod((c, k)) + k > 0, "type", "expected an int"),
+], ids=["no-bias", "fc-as-gap", "gap-for-both", "h-plus-w", "square", "bias-per-input",
+        "one-bias", "fc-for-both", "kernel-3x3", "off-by-one", "other", "float", "bool"])
+def test_wrong_counts_fail_with_their_hint(answer, label, phrase):
+    outcome = run_check("head_params", "values", answer)
     assert not outcome.passed
     assert outcome.mistake == label, outcome.message
     assert phrase in outcome.message, outcome.message
@@ -208,8 +218,8 @@ def test_wrong_counts_fail_with_their_hint(exercise, answer, label, phrase):
 def test_reference_counts_are_the_lessons_numbers():
     """The numbers the lesson teaches: 25,089,000 against 513,000 for 512 x 7 x 7 and 1000
     classes, about 49 times fewer."""
-    fc, gap = get("fc_head_params").expected(512, 7, 7, 1000), \
-        get("gap_head_params").expected(512, 1000)
+    count = get("head_params").expected
+    fc, gap = count(512, 7, 7, 1000, "fc"), count(512, 7, 7, 1000, "gap")
     assert (fc, gap) == (25_089_000, 513_000)
     assert round(fc / gap) == 49
 

@@ -1,9 +1,10 @@
-"""Lesson 04's own exercises (``se_residual``, ``scse_params``) and their reference,
-``scse_ref.SEResidualBlock``.
+"""Lesson 04's own exercises (``se_residual``, ``cbam``) and their references,
+``scse_ref.SEResidualBlock`` and ``scse_ref.CBAM``.
 
 For each exercise: the reference and correct implementations in other styles pass every family;
-plausible wrong implementations (the other SENet placements, a misplaced ReLU, a wrong count) fail
-in the family they belong to, with the matching hint. Every verdict is taken with two seeds.
+plausible wrong implementations (the other SENet placements, a misplaced ReLU; CBAM's
+description misread) fail in the family they belong to, with the matching hint. Every verdict is
+taken with two seeds.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 import scse_ref
-from autograder import EXERCISES
 from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SEResidualBlock
 from tests.helpers import draw_double as _draw
@@ -222,45 +222,144 @@ def test_wrong_block_fails_its_family_with_its_hint(name, obj, family, labels, h
     assert hint.lower() in failure.message.lower(), failure.message
 
 
-# ------------------------------------------------------------------------------- scse_params
+# ------------------------------------------------------------------------------------- cbam
 
-params_solution = notebook_answer("04_scse", "scse_params")
-
-
-def params_by_modules(channels, reduction):
-    """Correct another way: count the given modules, as a student may."""
-    cse, sse = ChannelSE(channels, reduction), scse_ref.SpatialSE(channels)
-    return sum(p.numel() for m in (cse, sse) for p in m.parameters())
+#: the notebook's own answer
+NotebookCBAM = notebook_answer("04_scse", "cbam")
 
 
-@pytest.mark.parametrize("obj", [params_solution, params_by_modules])
-def test_correct_count_passes(obj):
-    assert run_check("scse_params", "basic", obj).passed
-    assert run_check("scse_params", "values", obj).passed
+class _CBAMParts(NotebookCBAM):
+    """The notebook's answer with its shared MLP as a method, for the variants below."""
+
+    def mlp(self, z):
+        return self.fc2(F.relu(self.fc1(z)))
 
 
-def test_count_matches_the_reference_for_every_mode():
-    for c, r in EXERCISES["scse_params"].arguments:
-        counts = {sum(p.numel() for p in SCSE(c, r, mode).parameters()) for mode in scse_ref.MODES}
-        assert counts == {params_solution(c, r)}
+class StackedCBAM(_CBAMParts):
+    """Correct another way: both squeezes through the MLP in one batch, flatten/max, stack."""
+
+    def channel_gate(self, x):
+        z = torch.stack([x.flatten(2).mean(-1), x.flatten(2).max(-1).values])   # (2, N, C)
+        return torch.sigmoid(self.mlp(z).sum(0))[..., None, None]
+
+    def spatial_gate(self, x):
+        pooled = torch.stack([x.mean(1), x.max(1).values], dim=1)
+        return self.conv(pooled).sigmoid()
+
+    def forward(self, x):
+        refined = self.channel_gate(x) * x
+        return self.spatial_gate(refined) * refined
 
 
-WRONG_COUNTS = [
-    (lambda c, r: 2 * c * max(1, c // r) + c, "no-bias", "without biases"),
-    (lambda c, r: 2 * c * (c // r) + c // r + 2 * c + 1, "hidden-zero", "max(1, channels"),
-    (lambda c, r: params_solution(c, r) - 1, "no-sse-bias", "bias too"),
-    (lambda c, r: params_solution(c, r) - c - 1, "cse-only", "channel branch alone"),
-    (lambda c, r: 2 * params_solution(c, r), "concat-doubled", "NEXT layer"),
-    (lambda c, r: params_solution(c, r) - c - 1 + c * c + c, "sse-c-maps", "ONE map"),
-    (lambda c, r: 2 * c * r + r + 2 * c + 1, "hidden-r", "not reduction"),
-    (lambda c, r: 2 * c * (c / r) + c / r + 2 * c + 1, "type", "expected an int"),
-    (lambda c, r: str(params_solution(c, r)), "type", "expected an int"),
+def cbam_variant(**methods):
+    """NotebookCBAM with some methods replaced."""
+    return type("CBAM", (_CBAMParts,), methods)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("obj", [scse_ref.CBAM, NotebookCBAM, StackedCBAM],
+                         ids=["reference", "notebook", "stacked"])
+def test_correct_cbam_passes_every_family(obj, seed):
+    assert run_check("cbam", "basic", obj, seed=seed).passed
+    failure = first_failure("cbam", obj, seed)
+    assert failure is None, failure.message
+
+
+def _avg_only(self, x):
+    return torch.sigmoid(self.mlp(x.mean(dim=(2, 3))))[..., None, None]
+
+
+def _pooled_sum(self, x):
+    return torch.sigmoid(self.mlp(x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))))[..., None, None]
+
+
+def _gate_each(self, x):
+    return (torch.sigmoid(self.mlp(x.mean(dim=(2, 3))))
+            + torch.sigmoid(self.mlp(x.amax(dim=(2, 3)))))[..., None, None]
+
+
+def _max_first(self, x):
+    pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
+    return torch.sigmoid(self.conv(pooled))
+
+
+def _max_tuple(self, x):
+    pooled = torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True)], dim=1)
+    return torch.sigmoid(self.conv(pooled))
+
+
+def _pool_positions(self, x):
+    pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)],
+                       dim=1)
+    return torch.sigmoid(self.conv(pooled))
+
+
+def _parallel(self, x):
+    return x * self.channel_gate(x) * self.spatial_gate(x)
+
+
+def _spatial_first(self, x):
+    x = x * self.spatial_gate(x)
+    return x * self.channel_gate(x)
+
+
+def _added(self, x):
+    return x * self.channel_gate(x) + x * self.spatial_gate(x)
+
+
+class TwoMLPs(_CBAMParts):
+    def __init__(self, channels, reduction=16, kernel_size=7):
+        super().__init__(channels, reduction, kernel_size)
+        hidden = max(1, channels // reduction)
+        self.fc1_max = nn.Linear(channels, hidden)
+        self.fc2_max = nn.Linear(hidden, channels)
+
+    def channel_gate(self, x):
+        avg = self.mlp(x.mean(dim=(2, 3)))
+        mx = self.fc2_max(F.relu(self.fc1_max(x.amax(dim=(2, 3)))))
+        return torch.sigmoid(avg + mx)[..., None, None]
+
+
+class FixedKernel(NotebookCBAM):
+    def __init__(self, channels, reduction=16, kernel_size=7):
+        super().__init__(channels, reduction, 7)
+
+
+class NoPadding(NotebookCBAM):
+    def __init__(self, channels, reduction=16, kernel_size=7):
+        super().__init__(channels, reduction, kernel_size)
+        self.conv = nn.Conv2d(2, 1, kernel_size)
+
+
+WRONG_CBAM = [
+    ("no-max-branch", cbam_variant(channel_gate=_avg_only), "values", {"no-max-branch"},
+     "maximum of each map too"),
+    ("pooled-sum", cbam_variant(channel_gate=_pooled_sum), "values", {"pooled-sum"},
+     "added before the MLP"),
+    ("gate-per-branch", cbam_variant(channel_gate=_gate_each), "values", {"gate-per-branch"},
+     "own sigmoid"),
+    ("concat-order", cbam_variant(spatial_gate=_max_first), "values", {"concat-order"},
+     "mean first"),
+    ("max-tuple", cbam_variant(spatial_gate=_max_tuple), "shape", {"error"}, "amax"),
+    ("pool-over-positions", cbam_variant(spatial_gate=_pool_positions), "shape", {"error"},
+     "pool over the channels"),
+    ("spatial-on-input", cbam_variant(forward=_parallel), "values", {"spatial-on-input"},
+     "sequential"),
+    ("spatial-first", cbam_variant(forward=_spatial_first), "values", {"spatial-first"},
+     "channel gate first"),
+    ("added-like-scse", cbam_variant(forward=_added), "values", {"parallel-add"}, "scSE"),
+    ("two-mlps", TwoMLPs, "values", {"parameters"}, "shares one MLP"),
+    ("fixed-kernel", FixedKernel, "values", {"parameters"}, "kernel_size given"),
+    ("no-padding", NoPadding, "shape", {"error"}, "padding=kernel_size // 2"),
 ]
 
 
-@pytest.mark.parametrize("obj, label, hint", WRONG_COUNTS, ids=[w[1] for w in WRONG_COUNTS])
-def test_wrong_count_is_caught_with_its_hint(obj, label, hint):
-    outcome = run_check("scse_params", "values", obj)
-    assert not outcome.passed
-    assert outcome.mistake == label, (outcome.mistake, outcome.message)
-    assert hint in outcome.message, outcome.message
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name, obj, family, labels, hint", WRONG_CBAM,
+                         ids=[w[0] for w in WRONG_CBAM])
+def test_wrong_cbam_fails_its_family_with_its_hint(name, obj, family, labels, hint, seed):
+    failure = first_failure("cbam", obj, seed)
+    assert failure is not None, f"{name} passed every family"
+    assert failure.family == family and failure.mistake in labels, \
+        (failure.family, failure.mistake, failure.message)
+    assert hint.lower() in failure.message.lower(), failure.message

@@ -1,4 +1,4 @@
-"""Lesson 05's own exercises (``se_bottleneck``, ``se_overhead``, ``attention_block``).
+"""Lesson 05's own exercises (``se_bottleneck``, ``se_width``, ``attention_block``).
 
 For each exercise: the solution of the notebook (and the reference itself where it fits) passes
 every family; plausible wrong implementations fail in the family they belong to, with the matching
@@ -136,44 +136,40 @@ def test_se_bottleneck_without_projection_is_told_to_project():
     assert not out.passed and "downsample" in out.message, out.message
 
 
-# ----------------------------------------------------------------------------- se_overhead
+# ----------------------------------------------------------------------------- se_width
 
-se_overhead = notebook_answer("05_attention_in_networks", "se_overhead")
-
-
-def _count(width, reduction):
-    hidden = max(1, width // reduction)
-    return 2 * width * hidden + hidden + width
+se_width = notebook_answer("05_attention_in_networks", "se_width")
 
 
-def test_se_overhead_solution_passes():
-    assert run_check("se_overhead", "values", se_overhead, seed=1).passed
-    assert run_check("se_overhead", "basic", se_overhead, seed=1).passed
+def se_width_from_the_block(in_channels, planes, placement):
+    """Correct another way: build the block and ask its unit (as a student may)."""
+    from scse_ref.networks import Bottleneck
+    return Bottleneck(in_channels, planes, se=True, placement=placement).se.channels
+
+
+@pytest.mark.parametrize("answer", [se_width, se_width_from_the_block,
+                                    lambda *a: float(se_width(*a))],
+                         ids=["formula", "from-the-block", "float"])
+def test_se_width_solutions_pass(answer):
+    assert run_check("se_width", "basic", answer, seed=1).passed
+    out = run_check("se_width", "values", answer, seed=1)
+    assert out.passed, out.message
 
 
 @pytest.mark.parametrize("wrong, label, hint", [
-    (lambda c, p, r, pl: se_overhead(c, p, r, "standard"), "pre-output-width",
-     "in_channels channels"),
-    (lambda c, p, r, pl: se_overhead(c, p, r, "pre"), "input-width", "Only SE-PRE"),
-    (lambda c, p, r, pl: _count(c if pl == "pre" else p, r), "planes-width",
-     "3x3 convolution's width"),
-    (lambda c, p, r, pl: 2 * (c if pl == "pre" else 4 * p) * max(1, (c if pl == "pre" else 4 * p)
-                                                                 // r),
-     "no-bias", "without biases"),
-    (lambda c, p, r, pl: (lambda w: 2 * w * (w // r) + w // r + w)(c if pl == "pre" else 4 * p),
-     "hidden-zero", "at least one hidden unit"),
-], ids=["pre-output-width", "input-width", "planes-width", "no-bias", "hidden-zero"])
-def test_se_overhead_mistakes_are_named(wrong, label, hint):
-    out = run_check("se_overhead", "values", wrong, seed=1)
+    (lambda c, p, pl: 4 * p, "pre-output-width", "in_channels channels"),
+    (lambda c, p, pl: c, "input-width", "Only SE-PRE"),
+    (lambda c, p, pl: c if pl in ("pre", "identity") else 4 * p, "identity-input-width",
+     "after the projection"),
+    (lambda c, p, pl: c if pl == "pre" else p, "planes-width", "3x3 convolution's width"),
+    (lambda c, p, pl: c if pl == "pre" else 2 * p, "values", "expected"),
+    (lambda c, p, pl: "many", "type", "expected an int"),
+], ids=["pre-output-width", "input-width", "identity-input-width", "planes-width", "other",
+        "type"])
+def test_se_width_mistakes_are_named(wrong, label, hint):
+    out = run_check("se_width", "values", wrong, seed=1)
     assert not out.passed and out.mistake == label, (out.mistake, out.message)
     assert hint in out.message
-
-
-def test_se_overhead_float_and_wrong_type():
-    assert run_check("se_overhead", "values",
-                     lambda *a: float(se_overhead(*a)), seed=1).passed
-    out = run_check("se_overhead", "values", lambda *a: "many", seed=1)
-    assert not out.passed and out.mistake == "type"
 
 
 # ----------------------------------------------------------------------------- attention_block

@@ -583,11 +583,114 @@ def test_two_branch_add_supports_double_backward():
     assert torch.autograd.gradgradcheck(plain, (x,))
 
 
+# ------------------------------------------------------------------- ECA and CBAM (timm's modules)
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 32, 7, 5), (2, 200, 4, 3), (3, 256, 1, 1), (2, 2048, 2, 3)],
+                         ids=["c32-k3", "c200-k5", "c256-k5-1x1", "c2048-k7"])
+def test_timm_eca_module_equals_eca(shape, dtype):
+    EcaModule = _peer(peers.timm_eca_module)
+    ref, peer = scse_ref.ECA(shape[1]), EcaModule(shape[1])
+    assert ref.kernel_size == peer.conv.kernel_size[0]             # k derived from C alike
+    assert_parity(ref, peer, {"conv.weight": "conv.weight"}, shape, dtype)
+
+
+def test_eca_kernel_size_is_timms_from_8_channels_and_timm_never_goes_below_3():
+    EcaModule = _peer(peers.timm_eca_module)
+    timm = {c: EcaModule(c).conv.kernel_size[0] for c in range(1, 4097)}
+    ours = {c: scse_ref.eca_kernel_size(c) for c in timm}
+    assert [c for c in timm if timm[c] != ours[c]] == list(range(1, 8))
+    assert all(timm[c] == 3 for c in range(1, 8)) and ours[4] == 1
+
+
+@pytest.mark.parametrize("kernel_size", [1, 5, 9])
+def test_timm_eca_module_with_a_given_kernel_size_equals_eca(kernel_size):
+    EcaModule = _peer(peers.timm_eca_module)
+    ref, peer = scse_ref.ECA(16, kernel_size=kernel_size), EcaModule(kernel_size=kernel_size)
+    assert_parity(ref, peer, {"conv.weight": "conv.weight"}, (2, 16, 5, 4), torch.float64)
+
+
+def _fold_batchnorm_(ref_conv: nn.Conv2d, peer_conv: nn.Conv2d, bn: nn.BatchNorm2d,
+                     seed: int) -> torch.Tensor:
+    """Draw ``peer_conv`` and ``bn``'s statistics and affine parameters, and write into
+    ``ref_conv`` (which has a bias) the convolution that equals ``bn(peer_conv(x))`` in evaluation
+    mode: ``w * s`` and ``beta - mean * s`` with ``s = gamma / sqrt(var + eps)``. Returns ``s``."""
+    gen = torch.Generator().manual_seed(seed)
+    dtype = ref_conv.weight.dtype
+    draw = lambda *shape: torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)  # noqa: E731
+    with torch.no_grad():
+        peer_conv.weight.copy_(draw(*peer_conv.weight.shape) / peer_conv.weight[0].numel() ** 0.5)
+        bn.running_mean.copy_(0.3 * draw(1))
+        bn.running_var.copy_(0.5 + draw(1).abs())
+        bn.weight.copy_(1 + 0.2 * draw(1))
+        bn.bias.copy_(0.5 * draw(1))
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        ref_conv.weight.copy_(peer_conv.weight * scale.view(-1, 1, 1, 1))
+        ref_conv.bias.copy_(bn.bias - bn.running_mean * scale)
+    return scale.detach()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mlp_bias", [False, True], ids=["timm-default", "mlp-bias"])
+@pytest.mark.parametrize("shape, rd_channels, kernel_size", [
+    ((1, 32, 7, 5), 2, 7), ((2, 48, 9, 4), 3, 7), ((3, 16, 6, 6), 4, 3),
+], ids=["n1", "odd", "k3"])
+def test_timm_cbam_module_equals_cbam_with_its_batchnorm_folded(shape, rd_channels, kernel_size,
+                                                                mlp_bias, dtype):
+    """timm's spatial gate is conv (no bias) + BatchNorm; in evaluation mode that is one
+    convolution with a bias, which is what the reference holds. Everything else is the same: one
+    MLP shared by the average and the max squeeze, [mean; max] over the channels, channel gate
+    first. Compared: outputs, input gradients, and the gradients of every parameter (the
+    convolution's through the fold)."""
+    CbamModule = _peer(peers.timm_cbam_module)
+    channels = shape[1]
+    ref = scse_ref.CBAM(channels, rd_channels=rd_channels, kernel_size=kernel_size,
+                        bias=mlp_bias).to(dtype)
+    peer = CbamModule(channels, rd_channels=rd_channels, spatial_kernel_size=kernel_size,
+                      mlp_bias=mlp_bias).to(dtype).eval()
+    x = _input(shape, dtype, 1)
+    _draw_(ref, 0)
+    keys = ("weight", "bias") if mlp_bias else ("weight",)
+    with torch.no_grad():
+        for fc in ("fc1", "fc2"):
+            for k in keys:
+                src = getattr(getattr(ref, fc), k)
+                getattr(getattr(peer.channel, fc), k).copy_(src.reshape(
+                    getattr(getattr(peer.channel, fc), k).shape))
+    scale = _fold_batchnorm_(ref.conv, peer.spatial.conv.conv, peer.spatial.conv.bn, seed=2)
+    x_ref, x_peer = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, out_peer = ref(x_ref), peer(x_peer)
+    assert_close(out_ref, out_peer, msg=lambda m: f"outputs differ: {m}")
+    cotangent = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(3),
+                            dtype=torch.float64).to(dtype)
+    (out_ref * cotangent).sum().backward()
+    (out_peer * cotangent).sum().backward()
+    assert_close(x_ref.grad, x_peer.grad, msg=lambda m: f"input gradients differ: {m}")
+    for fc in ("fc1", "fc2"):
+        for k in keys:
+            ours = getattr(getattr(ref, fc), k).grad
+            theirs = getattr(getattr(peer.channel, fc), k).grad
+            assert_close(ours, theirs.reshape(ours.shape), msg=lambda m: f"{fc}.{k}: {m}")
+    # d/dw of bn(conv_w(x)) is s * d/dw' of conv_w'(x) with w' = s w: the fold, backwards
+    assert_close(ref.conv.weight.grad * scale.view(-1, 1, 1, 1), peer.spatial.conv.conv.weight.grad,
+                 msg=lambda m: f"conv.weight: {m}")
+    assert_close(ref.conv.bias.grad, peer.spatial.conv.bn.bias.grad,
+                 msg=lambda m: f"conv.bias: {m}")
+
+
+def test_timm_cbam_module_default_width_is_cbams_with_rd_divisor_1():
+    CbamModule = _peer(peers.timm_cbam_module)
+    for channels in (16, 64, 100, 256):
+        assert CbamModule(channels).channel.fc1.out_channels == \
+            scse_ref.CBAM(channels, 16, rd_divisor=1).hidden == channels // 16
+
+
 # ------------------------------------------------------------------------------- the peer loader
 
 def test_loading_peers_leaves_no_package_in_sys_modules():
     _peer(peers.timm_se_module), _peer(peers.smp_scse_module)
     _peer(peers.torchvision_squeeze_excitation)
+    _peer(peers.timm_eca_module), _peer(peers.timm_cbam_module)
     leaked = [name for name in sys.modules
               if name.split(".")[0] in {"_scse_peers", "timm", "torchvision",
                                         "segmentation_models_pytorch"}]

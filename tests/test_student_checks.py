@@ -3,7 +3,7 @@ Validate, and the release notebooks' test cells.
 
 - The visible check (``check(id, "basic", X)``) runs every family on the public seed: the three
   wrong answers the issue names (an Excitation ending in a softmax, a kept_mask with ``>=``, an
-  fc_head_params without biases), each passed by the old shapes-only check, now get their hint;
+  a head-parameter count without biases, lesson 01's ``head_params``), each passed by the old shapes-only check, now get their hint;
   a correct answer gets a ✓ per family; a failure raises CheckFailed (the cell turns red).
 - While nbgrader validates or grades (``NBGRADER_EXECUTION``), the visible check and check_all
   step aside; graded families never do.
@@ -58,9 +58,9 @@ def flat(text: str) -> str:
 @pytest.mark.parametrize("exercise, answer, family, hint", [
     ("excitation", "EXCITATION_SOFTMAX", "values", "a softmax instead of a sigmoid"),
     ("kept_mask", "KEPT_MASK_GE", "values", "use a strict comparison, gate > threshold"),
-    ("fc_head_params", "FC_HEAD_WEIGHTS_ONLY", "values",
-     "This counts the weights only: the Linear layer also has one bias per class"),
-], ids=["softmax-excitation", "kept-mask-ge", "fc-head-without-biases"])
+    ("head_params", "HEAD_PARAMS_WEIGHTS_ONLY", "values",
+     "This counts the weights only: both heads also have one bias per class"),
+], ids=["softmax-excitation", "kept-mask-ge", "head-params-without-biases"])
 def test_the_named_wrong_answers_get_their_hint_from_the_visible_check(exercise, answer, family,
                                                                        hint, capsys):
     answer = _defined(getattr(demo, answer), get(exercise).name)
@@ -186,7 +186,9 @@ def test_the_self_check_command_prints_the_same_table(tmp_path):
     assert re.search(r"^cse_params\s+-\s+FAIL", proc.stdout, re.M), proc.stdout
     assert re.search(r"^channel_se\s+pass\s+pass\s+pass\s+pass\(sim\)$", proc.stdout, re.M)
     assert "This counts the weights only" in flat(proc.stdout), proc.stdout
-    assert "9 of 10 checks passed" in proc.stdout, proc.stdout
+    total = sum(len(get(grade_id(c)).families) for c in release.cells
+                if nbgrader_meta(c).get("solution") and grade_id(c) in EXERCISES)
+    assert f"{total - 1} of {total} checks passed" in proc.stdout, proc.stdout
     assert "error in a cell" not in proc.stdout, "check_all's cell should be skipped"
 
 
@@ -222,12 +224,15 @@ def _failed_cells(out: str) -> list[tuple[str, str]]:
 
 
 def test_validate_fails_an_unanswered_notebook_and_names_every_exercise(tmp_path):
-    out = _validate(_release_with({}), tmp_path)
-    assert "VALIDATION FAILED ON 10 CELL(S)" in out, out
+    release = _release_with({})
+    graded = [grade_id(c) for c in release.cells
+              if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")]
+    exercises = {grade_id(c) for c in release.cells if nbgrader_meta(c).get("solution")}
+    out = _validate(release, tmp_path)
+    assert f"VALIDATION FAILED ON {len(graded)} CELL(S)" in out, out
     failed = _failed_cells(out)
-    assert {ex for ex, _ in failed} == {"reduced_width", "excitation", "channel_se",
-                                        "cse_params"}, out
-    assert len(failed) == 10, failed
+    assert {ex for ex, _ in failed} == exercises, out
+    assert len(failed) == len(graded), failed
     assert "Excitation is not implemented yet" in flat(out), out
     assert "Success" not in out
 
@@ -324,7 +329,12 @@ def test_grading_skips_the_visible_checks_and_check_all(mode, tmp_path, monkeypa
     assert lost == {"excitation_values", "excitation_gradient"}, report.cells
     stepped_aside = [c for c in nb.cells if (grade_id(c) or "") == "check_all"
                      or (grade_id(c) or "").endswith("_check")]
-    assert len(stepped_aside) == 5      # four visible checks and check_all
+    # one visible check per graded exercise of the lesson, and check_all
+    from autograder.exercises import EXERCISES
+    from autograder.nbgrader.cells import exercise_of
+    exercises = {exercise_of(grade_id(c), EXERCISES) for c in nb.cells
+                 if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")}
+    assert len(stepped_aside) == len(exercises) + 1 >= 3, sorted(exercises)
     for cell in stepped_aside:
         text = "".join(o.get("text", "") for o in cell.outputs)
         assert "not run while nbgrader grades" in text, (grade_id(cell), cell.outputs)

@@ -79,8 +79,9 @@ GAP_HEAD_SOFTMAX = '''class GAPHead(nn.Module):
         return self.conv(x).mean(dim=(2, 3)).softmax(dim=1)
 '''
 
-FC_HEAD_WEIGHTS_ONLY = '''def fc_head_params(channels, height, width, num_classes):
-    return channels * height * width * num_classes
+HEAD_PARAMS_WEIGHTS_ONLY = '''def head_params(channels, height, width, num_classes, head):
+    inputs = channels * height * width if head == "fc" else channels
+    return inputs * num_classes
 '''
 
 REDUCED_WIDTH_FLOOR = '''def reduced_width(channels, reduction):
@@ -141,6 +142,42 @@ SCSE_MAX_OF_GATES = '''class SCSE(nn.Module):
         return torch.cat([xc, xs], dim=1)
 '''
 
+ECA_FIXED_KERNEL = '''class ECA(nn.Module):
+    def __init__(self, channels, gamma=2, b=1):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 3, padding=1, bias=False)   # "3 is what everyone uses"
+
+    def gate(self, x):
+        n, c = x.shape[:2]
+        z = x.mean(dim=(2, 3)).view(n, 1, c)
+        return torch.sigmoid(self.conv(z)).view(n, c, 1, 1)
+
+    def forward(self, x):
+        return x * self.gate(x)
+'''
+
+CBAM_AVERAGE_ONLY = '''class CBAM(nn.Module):
+    def __init__(self, channels, reduction=16, kernel_size=7):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def channel_gate(self, x):
+        n, c = x.shape[:2]
+        z = x.mean(dim=(2, 3))                  # the average only: the max branch is missing
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(z)))).view(n, c, 1, 1)
+
+    def spatial_gate(self, x):
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.conv(pooled))
+
+    def forward(self, x):
+        x = x * self.channel_gate(x)
+        return x * self.spatial_gate(x)
+'''
+
 CHANNEL_SE_FROM_REFERENCE = '''# the course's own implementation is right there...
 from scse_ref import ChannelSE
 '''
@@ -176,13 +213,17 @@ import os
 os._exit(0)   # "restart the kernel to free memory"
 '''
 
-SCSE_PARAMS_SLEEPS = '''import time
+CBAM_SLEEPS = '''import time
 time.sleep(10 ** 9)   # waiting for a download that never comes
 
 
-def scse_params(channels, reduction):
-    hidden = max(1, channels // reduction)
-    return 2 * channels * hidden + hidden + channels + channels + 1
+class CBAM(nn.Module):
+    def __init__(self, channels, reduction=16, kernel_size=7):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 '''
 
 NOT_JSON = '''# I wrote my answers in a Python file and renamed it
@@ -206,13 +247,14 @@ STUDENTS: list[Student] = [
         L3: Hand(answers={"spatial_se": SPATIAL_SE_MEAN}, expect={"spatial_se": "lost"}),
         L4: Hand(answers={"scse": SCSE_MAX_OF_GATES}, expect={"scse": "lost"}),
     }),
-    Student("cleo_mistakes", "two typical mistakes per lesson", {
-        L1: Hand(answers={"gap_head": GAP_HEAD_SOFTMAX, "fc_head_params": FC_HEAD_WEIGHTS_ONLY},
-                 expect={"gap_head": "lost", "fc_head_params": "zero"}),
+    Student("cleo_mistakes", "other typical mistakes, one to three per lesson", {
+        L1: Hand(answers={"gap_head": GAP_HEAD_SOFTMAX, "head_params": HEAD_PARAMS_WEIGHTS_ONLY},
+                 expect={"gap_head": "lost", "head_params": "zero"}),
         L2: Hand(answers={"reduced_width": REDUCED_WIDTH_FLOOR,
-                          "cse_params": CSE_PARAMS_WEIGHTS_ONLY},
-                 expect={"reduced_width": "zero", "cse_params": "zero"}),
+                          "cse_params": CSE_PARAMS_WEIGHTS_ONLY, "eca": ECA_FIXED_KERNEL},
+                 expect={"reduced_width": "zero", "cse_params": "zero", "eca": "lost"}),
         L3: Hand(answers={"kept_mask": KEPT_MASK_GE}, expect={"kept_mask": "lost"}),
+        L4: Hand(answers={"cbam": CBAM_AVERAGE_ONLY}, expect={"cbam": "lost"}),
     }),
     Student("dev_unanswered", "handed in the release as it was", {
         L2: Hand(kind="unanswered", expect={ALL: "zero"}),
@@ -234,9 +276,9 @@ STUDENTS: list[Student] = [
         L3: Hand(answers={"kept_mask": KEPT_MASK_OS_EXIT}, case="kernel-killed",
                  expect={"kept_mask": "zero"}),
     }),
-    Student("ivy_sleeps", "the scse_params cell sleeps forever", {
-        L4: Hand(answers={"scse_params": SCSE_PARAMS_SLEEPS}, case="sleeps-forever",
-                 expect={"scse_params": "zero"}),
+    Student("ivy_sleeps", "the cbam cell sleeps forever", {
+        L4: Hand(answers={"cbam": CBAM_SLEEPS}, case="sleeps-forever",
+                 expect={"cbam": "zero"}),
     }),
     Student("jay_deleted_tests", "deleted the test cells of gap_head", {
         L1: Hand(delete=("gap_head_check", "gap_head_shape", "gap_head_values",

@@ -1,4 +1,4 @@
-"""Lesson 01's own exercises: the GAP classifier head and the parameter counts of two heads.
+"""Lesson 01's own exercises: the GAP classifier head and one parameter count for both heads.
 
 The contract exercise of the lesson (``global_avg_pool``) is in :mod:`.gap`. The head here is
 checked against :class:`scse_ref.GAPHead`; the counts are counted on real modules (built on the
@@ -37,10 +37,6 @@ class GAPHeadExercise(Exercise):
     name = "GAPHead"
     signature = "GAPHead(channels, num_classes) with self.conv; forward(x): (N, C, H, W) -> (N, K)"
     title = "A classifier head made of a 1x1 convolution and global average pooling"
-    basic_cases = (
-        Case(((8, 3), {}), ((2, 8, 5, 5),)),
-        Case(((4, 10), {}), ((1, 4, 3, 6),), label="N=1, more classes than channels"),
-    )
     shape_cases = (
         Case(((8, 3), {}), ((2, 8, 5, 7),), label="odd, non-square"),
         Case(((4, 10), {}), ((1, 4, 6, 6),), label="N=1, more classes than channels"),
@@ -138,57 +134,61 @@ class GAPHeadExercise(Exercise):
         return None
 
 
-class FCHeadParams(ValueExercise):
-    id = "fc_head_params"
-    name = "fc_head_params"
-    signature = "fc_head_params(channels, height, width, num_classes) -> int"
-    title = "Parameters of a fully connected head"
-    arguments = ((512, 7, 7, 1000), (64, 4, 6, 10), (3, 5, 2, 7), (16, 1, 1, 4))
+def _fc(c, h, w, k):
+    return count_parameters(lambda: nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, k)))
+
+
+def _gap(c, k):
+    return count_parameters(lambda: scse_ref.GAPHead(c, k))
+
+
+def _when(head: str, count):
+    """A wrong count that applies to one kind of head only (``None`` for the other)."""
+    return lambda c, h, w, k, kind: count(c, h, w, k) if kind == head else None
+
+
+class HeadParams(ValueExercise):
+    """One count for both heads: a linear map from ``inputs`` numbers to K scores has
+    ``inputs * K`` weights and K biases; the heads differ only in what ``inputs`` is."""
+
+    id = "head_params"
+    name = "head_params"
+    signature = "head_params(channels, height, width, num_classes, head) -> int, head 'fc' or 'gap'"
+    title = "Parameters of a classifier head"
+    arguments = ((512, 7, 7, 1000, "fc"), (512, 7, 7, 1000, "gap"), (64, 4, 6, 10, "fc"),
+                 (64, 4, 6, 10, "gap"), (3, 5, 2, 7, "fc"), (3, 5, 2, 7, "gap"),
+                 (16, 1, 1, 4, "fc"), (10, 9, 9, 3, "gap"))
     int_mistakes = (
-        ("no-bias", "This counts the weights only: the Linear layer also has one bias per class.",
-         lambda c, h, w, k: c * h * w * k),
-        ("gap-count", "That is the GAP head's count: the fully connected head takes the whole "
-         "flattened map, C * H * W numbers, as its input.", lambda c, h, w, k: c * k + k),
-        ("gap-count", "That is the GAP head's count without its bias: the fully connected head "
+        ("no-bias", "This counts the weights only: both heads also have one bias per class.",
+         lambda c, h, w, k, kind: (c * h * w if kind == "fc" else c) * k),
+        ("gap-count", "For head='fc' this is the GAP head's count: the fully connected head "
          "takes the whole flattened map, C * H * W numbers, as its input.",
-         lambda c, h, w, k: c * k),
+         _when("fc", lambda c, h, w, k: c * k + k)),
         ("h-plus-w", "The map has H * W positions, not H + W.",
-         lambda c, h, w, k: c * (h + w) * k + k),
+         _when("fc", lambda c, h, w, k: c * (h + w) * k + k)),
         ("square", "The map is H x W, not square: use both height and width.",
-         lambda c, h, w, k: c * h * h * k + k),
+         _when("fc", lambda c, h, w, k: c * h * h * k + k)),
         ("square", "The map is H x W, not square: use both height and width.",
-         lambda c, h, w, k: c * w * w * k + k),
+         _when("fc", lambda c, h, w, k: c * w * w * k + k)),
         ("bias-per-input", "There is one bias per output (per class), not one per input.",
-         lambda c, h, w, k: c * h * w * k + c * h * w),
+         lambda c, h, w, k, kind: (c * h * w if kind == "fc" else c) * (k + 1)),
         ("one-bias", "There is one bias per class, not one in all.",
-         lambda c, h, w, k: c * h * w * k + 1),
-    )
-
-    def expected(self, channels, height, width, num_classes):
-        return count_parameters(lambda: nn.Sequential(
-            nn.Flatten(), nn.Linear(channels * height * width, num_classes)))
-
-
-class GAPHeadParams(ValueExercise):
-    id = "gap_head_params"
-    name = "gap_head_params"
-    signature = "gap_head_params(channels, num_classes) -> int"
-    title = "Parameters of a GAP head"
-    arguments = ((512, 1000), (64, 10), (3, 7), (10, 3))
-    int_mistakes = (
-        ("no-bias", "This counts the weights only: the 1x1 convolution also has one bias per "
-         "class.", lambda c, k: c * k),
-        ("bias-per-channel", "There is one bias per output map (per class), not one per input "
-         "channel.", lambda c, k: c * k + c),
+         lambda c, h, w, k, kind: (c * h * w if kind == "fc" else c) * k + 1),
+        ("fc-count", "For head='gap' this is the FC head's count: the GAP head's 1x1 "
+         "convolution has one weight per (channel, class) pair, the same at every position, so "
+         "its count does not depend on H and W.",
+         _when("gap", lambda c, h, w, k: c * h * w * k + k)),
         ("kernel-3x3", "That counts a 3x3 kernel: the GAP head's convolution is 1x1, one weight "
-         "per channel and class.", lambda c, k: 9 * c * k + k),
+         "per channel and class.", _when("gap", lambda c, h, w, k: 9 * c * k + k)),
         ("off-by-one", "(C + 1) * (K + 1) counts one row and one column too many: the weights are "
-         "C * K and the biases K.", lambda c, k: (c + 1) * (k + 1)),
+         "C * K and the biases K.", _when("gap", lambda c, h, w, k: (c + 1) * (k + 1))),
     )
 
-    def expected(self, channels, num_classes):
-        return count_parameters(lambda: scse_ref.GAPHead(channels, num_classes))
+    def expected(self, channels, height, width, num_classes, head):
+        if head == "fc":
+            return _fc(channels, height, width, num_classes)
+        return _gap(channels, num_classes)
 
 
 #: the exercises of this module, in lesson order
-EXERCISES = [GAPHeadExercise(), FCHeadParams(), GAPHeadParams()]
+EXERCISES = [GAPHeadExercise(), HeadParams()]

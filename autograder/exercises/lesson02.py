@@ -1,17 +1,23 @@
-"""Lesson 02's own exercises: the reduced width of the excitation and the cost of a cSE block.
+"""Lesson 02's own exercises: the reduced width of the excitation, the cost of a cSE block, and
+ECA-Net's channel attention.
 
 The contract exercises of the lesson (``excitation``, ``channel_se``) are in :mod:`.cse`. The
 expected width is :func:`scse_ref.reduced_channels`; the expected count is counted on a real
-:class:`scse_ref.ChannelSE`, never re-derived by formula.
+:class:`scse_ref.ChannelSE`, never re-derived by formula; ``eca`` is judged against
+:class:`scse_ref.ECA`, built from ``nn.Conv1d`` alone (no earlier answer of the student's in it).
 """
 from __future__ import annotations
 
 import math
 
+import torch
+import torch.nn.functional as F
+
 import scse_ref
 
+from ..judge.exercise import Case, Exercise, ValueExercise
+from ..judge.hints import Mistake
 from ..judge.verdict import CheckFailed
-from ..judge.exercise import ValueExercise
 from .lesson01 import count_parameters
 
 
@@ -99,5 +105,155 @@ class CSEParams(_WidthCount):
         return _cse(channels, reduction)
 
 
+# --- eca -----------------------------------------------------------------------------------------
+
+
+def _squeeze(p, pool="mean"):
+    x = p.x
+    return x.mean(dim=(2, 3)) if pool == "mean" else x.amax(dim=(2, 3))          # (N, C)
+
+
+def _across(p, z, *, flip=False, circular=False):
+    """The reference's 1-D convolution across the channels of ``z`` (N, C) -> (N, C) logits."""
+    w = p.ref.conv.weight
+    w = w.flip(-1) if flip else w
+    pad = (w.shape[-1] - 1) // 2
+    seq = z.unsqueeze(1)                                                         # (N, 1, C)
+    if circular:
+        return F.conv1d(F.pad(seq, (pad, pad), mode="circular"), w)[:, 0]
+    return F.conv1d(seq, w, padding=pad)[:, 0]
+
+
+def _eca_out(p, logits, gate=torch.sigmoid):
+    g = gate(logits)[..., None, None]                                            # (N, C, 1, 1)
+    return g if p.case.path == "gate" else p.x * g
+
+
+def _along_batch(p, z):
+    """The convolution run along the batch instead of the channels: (C, 1, N)."""
+    w = p.ref.conv.weight
+    return F.conv1d(z.t().unsqueeze(1), w, padding=(w.shape[-1] - 1) // 2)[:, 0].t()
+
+
+_ECA_RULE = ("k = psi(C), the odd number nearest to (log2(C) + b) / gamma with gamma = 2, b = 1 "
+             "(the floor of t, plus one when it is even)")
+
+
+class ECAExercise(Exercise):
+    id = "eca"
+    name = "ECA"
+    signature = "ECA(channels) with self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, " \
+                "bias=False), k derived from C; gate(x): (N, C, H, W) -> (N, C, 1, 1); " \
+                "forward(x) = x * gate(x)"
+    title = "Efficient channel attention (ECA-Net)"
+    shape_cases = (
+        Case(((64,), {}), ((2, 64, 5, 7),), label="odd, non-square"),
+        Case(((4,), {}), ((1, 4, 6, 6),), label="C=4, N=1"),
+        Case(((256,), {}), ((3, 256, 1, 1),), label="1x1 map"),
+        Case(((24,), {}), ((2, 24, 4, 4),), path="gate"),
+        Case(((2048,), {}), ((1, 2048, 2, 3),), path="gate", label="C=2048, N=1"),
+    )
+    value_cases = (
+        Case(((256,), {}), ((4, 256, 3, 5),), label="C=256"),
+        Case(((24,), {}), ((4, 24, 5, 4),), label="C=24"),
+        Case(((2048,), {}), ((2, 2048, 2, 2),), label="C=2048"),
+        Case(((128,), {}), ((3, 128, 4, 3),), path="gate", label="C=128"),
+    )
+    grad_cases = (Case(((32,), {}), ((2, 32, 3, 4),)),)
+    device_case = Case(((64,), {}), ((2, 64, 5, 6),))
+    live_params = ("conv.weight",)
+    error_hints = (
+        (r"expected input\[\d+, (\d+), 1\] to have 1 channels|"
+         r"Expected \d+D \(unbatched\) or \d+D \(batched\) input to conv1d",
+         "The 1-D convolution gets the squeezed vector in the wrong layout: nn.Conv1d(1, 1, k) "
+         "reads (N, 1, L), one input channel of length L. View the (N, C) averages as (N, 1, C), "
+         "so that the kernel slides along the C channels."),
+        (r"shape '\[\d+, \d+(, 1, 1)?\]' is invalid for input of size|"
+         r"size of tensor a \(\d+\) must match the size of tensor b \(\d+\) at non-singleton "
+         r"dimension 1",
+         "The convolution changes the number of values along the channels. With padding "
+         "(k - 1) // 2 on each side, an odd kernel gives back the C values; an even kernel, or "
+         "another padding, does not: nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False) with "
+         "k odd, " + _ECA_RULE + "."),
+    )
+    mistakes = (
+        Mistake("no-sigmoid", "The gate is not squashed into (0, 1): apply a sigmoid to the "
+                "convolution's output.", lambda p: _eca_out(p, _across(p, _squeeze(p)),
+                                                            gate=lambda t: t)),
+        Mistake("max-pool", "The squeeze takes the maximum of each map: ECA squeezes by global "
+                "average pooling, as cSE does.",
+                lambda p: _eca_out(p, _across(p, _squeeze(p, "max")))),
+        Mistake("along-batch", "The convolution slides along the batch instead of the channels: "
+                "each gate must depend on its own sample's channels only. View the (N, C) "
+                "averages as (N, 1, C), not (C, 1, N).",
+                lambda p: _eca_out(p, _along_batch(p, _squeeze(p)))),
+        Mistake("flipped-kernel", "The window's weights are applied in reverse order: "
+                "nn.Conv1d computes sum_j w_j z_(c + j - (k - 1) / 2), a cross-correlation. "
+                "Apply self.conv to the sequence rather than writing the sum with reversed "
+                "weights.", lambda p: _eca_out(p, _across(p, _squeeze(p), flip=True))),
+        Mistake("circular-padding", "The channels wrap around (circular padding): ECA pads the "
+                "two ends of the channel axis with zeros (padding=(k - 1) // 2, "
+                "padding_mode='zeros', the default).",
+                lambda p: _eca_out(p, _across(p, _squeeze(p), circular=True))),
+        Mistake("softmax", "The gates sum to 1 over the channels: a softmax instead of a sigmoid. "
+                "Each channel gets its own gate in (0, 1).",
+                lambda p: _eca_out(p, _across(p, _squeeze(p)), gate=lambda t: t.softmax(dim=1))),
+        Mistake("double-sigmoid", "A sigmoid is applied twice.",
+                lambda p: _eca_out(p, _across(p, _squeeze(p)),
+                                   gate=lambda t: torch.sigmoid(torch.sigmoid(t)))),
+        Mistake("add-not-multiply", "The gate is added to x: the scale step multiplies, "
+                "x * gate(x).", lambda p: p.x + torch.sigmoid(_across(p, _squeeze(p)))[..., None,
+                                                                                       None]
+                if p.case.path == "" else None),
+    )
+
+    def reference(self, case):
+        args, kwargs = case.init
+        return scse_ref.ECA(*args, **kwargs)
+
+    def diagnose_shape(self, case, got, expected):
+        n, c = expected[:2]
+        if case.path == "gate":
+            if got == (n, c):
+                return ("gate(x) must keep two trailing dims of size 1, (N, C, 1, 1), so that it "
+                        "broadcasts over H and W.")
+            if got == (n, 1, c):
+                return ("gate(x) returns the convolution's (N, 1, C) layout: reshape it to "
+                        "(N, C, 1, 1).")
+        elif got == (n, c, 1, 1):
+            return "forward returns the gate: return x * self.gate(x)."
+        return None
+
+    def diagnose_structure(self, case, got, want):
+        channels = case.init[0][0]
+        k = want["conv.weight"][-1]
+        w = got.get("conv.weight")
+        if w is None:
+            if any(len(s) == 2 for s in got.values()):
+                return ("ECA has no MLP (no Linear layers, no reduction ratio): one "
+                        "nn.Conv1d(1, 1, k, bias=False) across the channels, self.conv.")
+            return ("Keep the convolution as self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, "
+                    "bias=False) (the grader copies its weight by the name conv.weight).")
+        if len(w) != 3 or w[:2] != (1, 1):
+            return (f"self.conv has weight {w}: ECA's convolution is nn.Conv1d(1, 1, k): one input "
+                    "and one output channel, sliding along the squeezed vector of C values, with "
+                    f"k weights in all ({_ECA_RULE}).")
+        if "conv.bias" in got:
+            return "ECA's convolution has no bias (bias=False): k weights, nothing else."
+        got_k = w[-1]
+        if got_k % 2 == 0:
+            return (f"The kernel size is {got_k}, an even number: ECA's kernel is odd, so that the "
+                    f"window is centred on its channel. For C = {channels}, {_ECA_RULE}, "
+                    f"gives {k}.")
+        if got_k == 3:
+            return (f"The kernel size is 3 for C = {channels}: it is derived from C, {_ECA_RULE}, "
+                    f"which gives {k} here (log2 is the base-2 logarithm, math.log2).")
+        natural = int(abs((math.log(channels) + 1) / 2))
+        if got_k == (natural if natural % 2 else natural + 1):
+            return (f"The kernel size is {got_k}, expected {k}: the rule uses log2(C), the "
+                    "logarithm in base 2 (math.log2), not the natural logarithm.")
+        return f"The kernel size is {got_k} for C = {channels}, expected {k}: {_ECA_RULE}."
+
+
 #: the exercises of this module, in lesson order
-EXERCISES = [ReducedWidth(), CSEParams()]
+EXERCISES = [ReducedWidth(), CSEParams(), ECAExercise()]

@@ -43,10 +43,6 @@ class SCSEExercise(Exercise):
     signature = "SCSE(channels, reduction=16, mode='add') with self.cse, self.sse; modes add, " \
                 "max, mul, concat"
     title = "The scSE block"
-    basic_cases = (
-        Case(((16,), {"reduction": 4}), ((2, 16, 5, 7),)),
-        Case(((16,), {"reduction": 4, "mode": "concat"}), ((2, 16, 5, 7),)),
-    )
     shape_cases = (
         *(Case(((16,), {"reduction": 4, "mode": m}), ((2, 16, 5, 7),), label=f"mode {m}")
           for m in MODES),

@@ -29,10 +29,6 @@ class SpatialSEExercise(Exercise):
     signature = "SpatialSE(channels) with self.conv = nn.Conv2d(channels, 1, kernel_size=1); " \
                 "gate(x): (N, C, H, W) -> (N, 1, H, W); forward(x) = x * gate(x)"
     title = "The sSE block"
-    basic_cases = (
-        Case(((8,), {}), ((2, 8, 5, 7),)),
-        Case(((8,), {}), ((2, 8, 5, 7),), path="gate"),
-    )
     shape_cases = (
         Case(((3,), {}), ((1, 3, 5, 7),), label="N=1, odd, non-square"),
         Case(((8,), {}), ((2, 8, 4, 4),)),

@@ -13,11 +13,6 @@ MISTAKES = {
     "global_avg_pool": (demo.GAP_MAX, "max pooling"),
     # probabilities instead of class scores: the softmax belongs to the loss
     "gap_head": (demo.GAP_HEAD_SOFTMAX, "GAPHead returns probabilities"),
-    # the weights of the Linear layer, without its biases
-    "fc_head_params": (demo.FC_HEAD_WEIGHTS_ONLY, "This counts the weights only"),
-    # the weights of the 1x1 convolution, without its biases
-    "gap_head_params": ('''
-def gap_head_params(channels, num_classes):
-    return channels * num_classes
-''', "the 1x1 convolution also has one bias per class"),
+    # the weights of the linear map of either head, without its biases
+    "head_params": (demo.HEAD_PARAMS_WEIGHTS_ONLY, "This counts the weights only"),
 }

@@ -29,4 +29,6 @@ class ChannelSE(nn.Module):
 ''', "The squeeze uses max pooling"),
     # the weights of fc1 and fc2, without their biases
     "cse_params": (demo.CSE_PARAMS_WEIGHTS_ONLY, "This counts the weights only"),
+    # ECA's kernel fixed at 3 instead of derived from C
+    "eca": (demo.ECA_FIXED_KERNEL, "it is derived from C"),
 }

@@ -11,12 +11,8 @@ from autograder.demo import students as demo
 MISTAKES = {
     # max-out taken on the gates: x * max(g_c, g_s), which differs from max(x g_c, x g_s) for x < 0
     "scse": (demo.SCSE_MAX_OF_GATES, "max-out compares the two scaled outputs"),
-    # the biases forgotten in the count
-    "scse_params": ('''
-def scse_params(channels, reduction):
-    hidden = max(1, channels // reduction)
-    return 2 * channels * hidden + channels
-''', "without biases"),
+    # CBAM's channel gate without its max branch
+    "cbam": (demo.CBAM_AVERAGE_ONLY, "uses only the average of each map"),
     # the SE unit after the addition and the ReLU: SENet's SE-POST
     "se_residual": ('''
 class SEResidualBlock(nn.Module):

@@ -23,10 +23,8 @@ class SEBottleneck(nn.Module):
 '''
 
 PRE_OUTPUT_WIDTH = '''
-def se_overhead(in_channels, planes, reduction, placement):
-    channels = 4 * planes                           # SE-PRE sees the input, not the output
-    hidden = max(1, channels // reduction)
-    return 2 * channels * hidden + hidden + channels
+def se_width(in_channels, planes, placement):
+    return 4 * planes                               # SE-PRE sees the input, not the output
 '''
 
 BEFORE_RELU = '''
@@ -45,6 +43,6 @@ class AttentionBlock(ConvBlock):
 
 MISTAKES = {
     "se_bottleneck": (SE_POST, "SE-POST"),
-    "se_overhead": (PRE_OUTPUT_WIDTH, "in_channels channels"),
+    "se_width": (PRE_OUTPUT_WIDTH, "in_channels channels"),
     "attention_block": (BEFORE_RELU, "before the block's last ReLU"),
 }

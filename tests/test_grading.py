@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from autograder._env import tool_env
-from autograder.batch.run import Options, Task, grade, load_record
+from autograder.batch.run import Options, grade, load_record
 from tests.grading_fixture import EXCITATION, GAP, POINTS, answered, cell_of, make_course
 
 FULL = POINTS
@@ -108,7 +108,7 @@ def test_bad_submission_loses_only_what_it_affects(graded, student):
         assert top == FULL[cell]
         expected = 0 if cell in zero else FULL[cell]
         assert score == expected, (student, cell, score, scores)
-    record = load_record(course.root, Task("toy", student))
+    record = load_record(course.root, "toy", student)
     assert record["status"] == "graded"
     text = json.dumps(record)
     if note:
@@ -118,7 +118,7 @@ def test_bad_submission_loses_only_what_it_affects(graded, student):
 def test_messages_name_the_problem(graded):
     course, _, _ = graded
     def messages(student):
-        record = load_record(course.root, Task("toy", student))
+        record = load_record(course.root, "toy", student)
         return " ".join(c["message"] for nb in record["notebooks"].values() for c in nb["cells"])
     assert "time limit" in messages("infinite_loop")
     assert "killed the kernel" in messages("os_exit_in_forward")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import re
 import shutil
@@ -48,8 +49,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..nbgrader.store import RECORDS, atomic_write, course_dirs, load_config, load_record
 
-RECORDS = ".autograder/records"
 REPORTS = "reports"
 NOT_SUBMITTED = "not submitted"
 NOT_GRADED = "not graded"
@@ -156,18 +157,9 @@ def split_grade_id(grade_id: str, exercise_ids) -> tuple[str, str | None]:
     return exercise, (rest or None)
 
 
-def _config_dirs(root: Path) -> dict[str, str]:
-    from traitlets.config.loader import PyFileConfigLoader
-
-    dirs = {"source_directory": "source", "release_directory": "release",
-            "submitted_directory": "submitted", "feedback_directory": "feedback"}
-    if (root / "nbgrader_config.py").exists():
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-        for key in dirs:
-            value = config.CourseDirectory.get(key)
-            if isinstance(value, str) and value:
-                dirs[key] = value
-    return dirs
+def _config_dirs(root: Path, config=None) -> dict[str, str]:
+    """The course's folders, from its configuration (loaded here when not given)."""
+    return course_dirs(config if config is not None else load_config(root))
 
 
 def _cell_order(root: Path, dirs: dict, assignment: str, notebook: str) -> list[str]:
@@ -184,22 +176,15 @@ def _cell_order(root: Path, dirs: dict, assignment: str, notebook: str) -> list[
     return []
 
 
-def load_record(root: Path, assignment: str, student: str) -> dict | None:
-    path = root / RECORDS / assignment / student / "_submission.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def collect(root: Path, assignments: list[str]) -> ClassData:
-    """Everything the reports show, from the gradebook and the records."""
+def collect(root: Path, assignments: list[str], config=None) -> ClassData:
+    """Everything the reports show, from the gradebook and the records (``config``: the
+    course's configuration, when the caller has loaded it)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from ..exercises import EXERCISES
 
     root = Path(root).resolve()
-    dirs = _config_dirs(root)
+    dirs = _config_dirs(root, config)
     out_assignments: list[Assignment] = []
     subs: dict[tuple[str, str], Submission] = {}
     students: set[str] = set()
@@ -350,10 +335,8 @@ def grade_columns(data: ClassData) -> list[str]:
 
 
 def write_grades_csv(data: ClassData, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     cols = grade_columns(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as fh:
+    with io.StringIO(newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(cols)
         top = sum(a.max_score for a in data.assignments)
@@ -374,8 +357,7 @@ def write_grades_csv(data: ClassData, path: Path) -> Path:
                 total += sub.score
             row["total"], row["max"] = _fmt(total), _fmt(top)
             writer.writerow([row.get(c, "") for c in cols])
-    tmp.replace(path)
-    return path
+        return atomic_write(path, fh.getvalue())
 
 
 # --- HTML -----------------------------------------------------------------------------------------
@@ -415,11 +397,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, text)
 
 
 def _score_class(score: float | None, top: float) -> str:
@@ -792,10 +770,12 @@ def write_gradescope(data: ClassData, folder: Path) -> list[Path]:
 # --- all of it ----------------------------------------------------------------------------------
 
 
-def write_reports(root: Path, assignments: list[str], *, gradescope: bool = False) -> Path:
+def write_reports(root: Path, assignments: list[str], *, gradescope: bool = False,
+                  config=None) -> Path:
     """Write grades.csv, the feedback, the class reports (and Gradescope's results.json) of
     ``assignments`` (default: every assignment of the gradebook); return ``reports/``, the folder
-    of the class report (its ``index.html`` links the rest)."""
+    of the class report (its ``index.html`` links the rest). ``config``: the course's
+    configuration, when the caller has loaded it (else it is loaded once here)."""
     root = Path(root).resolve()
     folder = root / REPORTS
     if not assignments:
@@ -803,8 +783,9 @@ def write_reports(root: Path, assignments: list[str], *, gradescope: bool = Fals
 
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
             assignments = sorted(a.name for a in gb.assignments)
-    data = collect(root, list(assignments))
-    dirs = _config_dirs(root)
+    config = config if config is not None else load_config(root)
+    data = collect(root, list(assignments), config)
+    dirs = _config_dirs(root, config)
     write_grades_csv(data, folder / "grades.csv")
     write_feedback(data, dirs)
     for a in data.assignments:

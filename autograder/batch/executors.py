@@ -1,0 +1,280 @@
+"""Where the tasks run: local processes (``--jobs N``) or a Dask cluster (``--cluster ADDRESS``).
+
+Both run the same function, :func:`autograder.batch.task.grade_submission`, on the same
+:class:`~autograder.batch.task.TaskInput`, and yield ``(input, output)`` pairs as tasks finish,
+and ``None`` whenever no other result is waiting (the coordinator then commits what it has).
+Both keep only a few tasks in flight beyond the number of workers, so the coordinator never holds
+more than that many submissions in memory, however large the class.
+
+A worker that dies mid-task (killed, out of memory, a crash of the grader) does not lose the
+submission: it is graded again elsewhere. A submission that was being graded when a worker died
+twice is given up, and comes back as a failed output (``status="error"``) for the coordinator to
+record, and the batch goes on:
+
+- on Dask, this is the scheduler's own rule (``distributed.scheduler.allowed-failures``, set to
+  :data:`ALLOWED_FAILURES` for the run, with ``worker-saturation`` 1.0 so that a worker holds only
+  the task it runs): it reschedules the tasks of a dead worker and gives up a task with
+  ``KilledWorker`` once more workers died running it than allowed;
+- locally, each worker process grades one task at a time, so a process that dies names the task
+  it was grading; that task is run again on a fresh process, and given up after
+  :data:`ALLOWED_FAILURES` + 1 deaths.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections import deque
+from typing import Iterable, Iterator
+
+from .task import TaskInput, TaskOutput, grade_submission
+
+#: workers that may die running one task before it is given up (Dask's rule: suspicious > allowed)
+ALLOWED_FAILURES = 1
+#: tasks a Dask worker thread is sent at once: one, so none waits behind a slow submission on one
+#: worker while another is idle, and a worker that dies takes only the task it was running
+WORKER_SATURATION = 1.0
+#: a local worker process grades this many submissions, then a fresh one takes over (memory)
+TASKS_PER_PROCESS = 50
+
+Results = Iterator[tuple[TaskInput, TaskOutput] | None]
+
+
+class ClusterError(RuntimeError):
+    """The cluster failed (not a submission): the run stops, and what was recorded stays."""
+
+
+def given_up(task: TaskInput, deaths: int) -> TaskOutput:
+    """The output of a submission whose grading killed its worker more than once."""
+    return TaskOutput(task.assignment, task.student, "error",
+                      error=f"not graded: {deaths} grading workers died while grading this "
+                            "submission (killed by the system, out of memory, or a crash of the "
+                            "grader), so it was given up. Grade it by hand, or grade it again "
+                            "with more memory per worker.")
+
+
+def _serve(conn) -> None:
+    """A local worker process: grade each task it is sent, until it is sent ``None``."""
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(grade_submission(task))
+
+
+class _Process:
+    """One local worker process and the task it is grading."""
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child,), name="autograder-worker")
+        self.proc.start()
+        child.close()
+        self.task: TaskInput | None = None
+        self.graded = 0
+
+    def stop(self, wait: bool) -> None:
+        """Let the process end normally (it shuts its spare kernel down), or end it now."""
+        if wait and self.proc.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(10)
+        self.conn.close()
+
+
+class LocalExecutor:
+    """``jobs`` local worker processes (spawned), each grading one task at a time."""
+
+    def __init__(self, jobs: int):
+        self.jobs = max(1, jobs)
+        self.workers = self.jobs
+        self.description = f"{self.jobs} job{'s' if self.jobs > 1 else ''}"
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def run(self, inputs: Iterable[TaskInput]) -> Results:
+        import multiprocessing as mp
+        from multiprocessing.connection import wait
+
+        ctx = mp.get_context("spawn")
+        inputs = iter(inputs)
+        again: deque[TaskInput] = deque()    # running on a worker that died: run them again
+        deaths: dict[tuple, int] = {}        # (assignment, student) -> workers died running it
+        workers = [_Process(ctx) for _ in range(self.jobs)]
+        clean = False
+        try:
+            while True:
+                for i, worker in enumerate(workers):
+                    if worker.task is None:
+                        task = again.popleft() if again else next(inputs, None)
+                        if task is None:
+                            continue
+                        try:
+                            worker.conn.send(task)
+                            worker.task = task
+                        except OSError:          # it died between two tasks: not the task's doing
+                            again.appendleft(task)
+                            worker.stop(wait=False)
+                            workers[i] = _Process(ctx)
+                busy = [w for w in workers if w.task is not None]
+                if not busy:
+                    break
+                wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+                for i, worker in enumerate(workers):
+                    task = worker.task
+                    if task is None:
+                        continue
+                    if worker.conn.poll():
+                        try:
+                            out = worker.conn.recv()
+                        except (EOFError, OSError):
+                            out = None
+                        if out is not None:
+                            worker.task = None
+                            worker.graded += 1
+                            if worker.graded >= TASKS_PER_PROCESS:
+                                worker.stop(wait=True)
+                                workers[i] = _Process(ctx)
+                            yield task, out
+                            continue
+                    if worker.proc.is_alive():
+                        continue
+                    # the process died while grading ``task``
+                    worker.stop(wait=False)
+                    workers[i] = _Process(ctx)
+                    key = (task.assignment, task.student)
+                    deaths[key] = deaths.get(key, 0) + 1
+                    if deaths[key] > ALLOWED_FAILURES:
+                        yield task, given_up(task, deaths[key])
+                    else:
+                        again.append(task)
+                yield None
+            clean = True
+        finally:
+            for worker in workers:
+                worker.stop(wait=clean)
+
+
+class DaskExecutor:
+    """Tasks on a Dask cluster: ``local:N`` starts a ``LocalCluster`` of N worker processes with
+    one thread each; anything else is the address of a running scheduler (``tcp://HOST:8786``)."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.cluster = None
+        self.client = None
+        self.workers = 0
+        self.description = f"cluster {address}"
+
+    def __enter__(self) -> "DaskExecutor":
+        import dask
+        from distributed import Client, LocalCluster
+
+        rules = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                 "distributed.scheduler.worker-saturation": WORKER_SATURATION}
+        if self.address.startswith("local:"):
+            count = self.address.removeprefix("local:")
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(f"--cluster local:N needs a number of workers N >= 1, got "
+                                 f"{self.address!r}")
+            with dask.config.set(rules):
+                self.cluster = LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                            processes=True, dashboard_address=None,
+                                            silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(self.address, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"no Dask scheduler answered at {self.address} ({exc}); "
+                                   "start one with `dask scheduler` (see the README, "
+                                   "'Grading on a cluster')") from None
+
+            def grading_rules(failures, saturation, dask_scheduler=None):
+                # defined here so that it travels by value: the scheduler needs no course package
+                dask_scheduler.allowed_failures = failures
+                dask_scheduler.WORKER_SATURATION = saturation
+
+            self.client.run_on_scheduler(grading_rules, ALLOWED_FAILURES, WORKER_SATURATION)
+        self.workers = self._threads()
+        self.description = f"cluster {self.address}, {self.workers} workers"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def _threads(self) -> int:
+        return sum(self.client.nthreads().values())
+
+    def run(self, inputs: Iterable[TaskInput]) -> Results:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        inputs = iter(inputs)
+        names = itertools.count()
+        futures: dict = {}
+        running = as_completed()
+        refreshed, window = 0.0, 4
+
+        def submit() -> bool:
+            task = next(inputs, None)
+            if task is None:
+                return False
+            future = self.client.submit(grade_submission, task, pure=False, retries=0,
+                                        key=f"grade-{next(names)}-{os.getpid()}-"
+                                            f"{task.assignment}-{task.student}")
+            futures[future] = task
+            running.add(future)
+            return True
+
+        try:
+            while True:
+                if time.monotonic() - refreshed > 2.0:   # workers may come and go
+                    window = max(4, 2 * self._threads())
+                    refreshed = time.monotonic()
+                while len(futures) < window and submit():
+                    pass
+                if not futures:
+                    break
+                future = next(running)
+                task = futures.pop(future)
+                if future.status == "finished":
+                    yield task, future.result()
+                else:
+                    error = future.exception() if future.status == "error" else None
+                    if isinstance(error, KilledWorker):
+                        yield task, given_up(task, ALLOWED_FAILURES + 1)
+                    else:
+                        raise ClusterError(
+                            f"the cluster could not run the grading of {task.student} / "
+                            f"{task.assignment} ({future.status}: {error!r}). Do the workers "
+                            "have the course package installed, with the same versions as "
+                            "here? (see the README, 'Grading on a cluster')")
+                future.release()
+                if not running.has_ready():
+                    yield None
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def executor_for(cluster: str | None, jobs: int):
+    return DaskExecutor(cluster) if cluster else LocalExecutor(jobs)

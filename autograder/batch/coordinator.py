@@ -71,6 +71,16 @@ class Written:
 
 
 @dataclass
+class _Rows:
+    """A submission's rows in the gradebook: grades and comments by (notebook, cell name)."""
+
+    submission: object
+    notebooks: list
+    grades: dict
+    comments: dict
+
+
+@dataclass
 class _Pending:
     """A result whose gradebook rows wait for the next commit."""
 
@@ -102,7 +112,7 @@ def read_submission(folder: Path, keep: bool = True) -> Submission:
                 for chunk in iter(lambda: fh.read(2 ** 20), b""):
                     digest.update(chunk)
             if keep and top_notebook:
-                unreadable[name] = (f"the file is {size / 2 ** 20:.0f} MiB, more than the "
+                unreadable[name] = (f"the file is {size:,} bytes, more than the "
                                     f"{MAX_NOTEBOOK_BYTES // 2 ** 20} MiB a notebook may be")
         except OSError as exc:
             if top_notebook:
@@ -130,6 +140,7 @@ class Coordinator:
         self.late = AssignLatePenalties(config=config)
         self.late.init_plugin()
         self._assignment_ids: dict[str, str] = {}
+        self._cell_names: dict[str, dict] = {}
         self._pending: list[_Pending] = []
         self.specs = self._read_specs()
 
@@ -285,8 +296,7 @@ class Coordinator:
         auto score and every answer's auto comment, the late penalties. Not committed here: a
         commit (an fsync of the gradebook) is most of the cost, and is shared by the results
         that arrive together."""
-        from nbgrader.api import (BaseCell, Comment, Grade, Notebook, Student,
-                                  SubmittedAssignment, SubmittedNotebook)
+        from nbgrader.api import Student, SubmittedAssignment
         from nbgrader.utils import parse_utc
 
         gb = self.gradebook
@@ -297,36 +307,26 @@ class Coordinator:
             student = Student(id=task.student)
             gb.db.add(student)
         sub = gb.db.query(SubmittedAssignment) \
-            .join(Student, Student.id == SubmittedAssignment.student_id) \
             .filter(SubmittedAssignment.assignment_id == self._assignment_id(task.assignment),
-                    Student.id == task.student).one_or_none()
-        if sub is None:
-            sub = self._new_submission(task, student)
-            gb.db.flush()                # gives the new rows their ids
+                    SubmittedAssignment.student_id == task.student).one_or_none()
+        rows = self._new_submission(task, student) if sub is None else self._rows(sub)
+        sub = rows.submission
         if stamp:
             sub.timestamp = parse_utc(stamp)
         if pending.status != "graded":
             return
-        for model in (Grade, Comment):
-            rows = gb.db.query(model, BaseCell.name, Notebook.name) \
-                .join(BaseCell, model.cell_id == BaseCell.id) \
-                .join(SubmittedNotebook, model.notebook_id == SubmittedNotebook.id) \
-                .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id) \
-                .filter(SubmittedNotebook.assignment_id == sub.id)
-            for row, cell, notebook in rows:
-                result = out.notebooks.get(notebook)
-                if result is None:
-                    continue
-                if model is Grade and cell in result.scores:
-                    row.auto_score = result.scores[cell]
-                    row.needs_manual_grade = (row.manual_score is not None
-                                              or row.auto_score is None)
-                elif model is Comment and cell in result.comments:
-                    row.auto_comment = result.comments[cell]
-        notebooks = gb.db.query(SubmittedNotebook) \
-            .filter(SubmittedNotebook.assignment_id == sub.id).all()
+        for (notebook, cell), grade in rows.grades.items():
+            result = out.notebooks.get(notebook)
+            if result is not None and cell in result.scores:
+                grade.auto_score = result.scores[cell]
+                grade.needs_manual_grade = (grade.manual_score is not None
+                                            or grade.auto_score is None)
+        for (notebook, cell), comment in rows.comments.items():
+            result = out.notebooks.get(notebook)
+            if result is not None and cell in result.comments:
+                comment.auto_comment = result.comments[cell]
         late = sub.total_seconds_late
-        for nb in notebooks:
+        for nb in rows.notebooks:
             if nb.late_submission_penalty is not None:
                 nb.late_submission_penalty = None
             if late > 0:
@@ -342,26 +342,53 @@ class Coordinator:
             self._assignment_ids[name] = self.gradebook.find_assignment(name).id
         return self._assignment_ids[name]
 
-    def _new_submission(self, task: Task, student):
+    def _cells(self, assignment: str) -> dict:
+        """``cell id -> (notebook name, cell name)`` of every cell of an assignment's notebooks."""
+        if assignment not in self._cell_names:
+            found = {}
+            for notebook in self.gradebook.find_assignment(assignment).notebooks:
+                for cell in (*notebook.grade_cells, *notebook.solution_cells,
+                             *notebook.task_cells):
+                    found[cell.id] = (notebook.name, cell.name)
+            self._cell_names[assignment] = found
+        return self._cell_names[assignment]
+
+    def _rows(self, sub) -> _Rows:
+        """The rows of an existing submission, in two queries."""
+        from nbgrader.api import Comment, Grade, SubmittedNotebook
+
+        gb = self.gradebook
+        cells = self._cells(sub.assignment.name)
+        notebooks = gb.db.query(SubmittedNotebook) \
+            .filter(SubmittedNotebook.assignment_id == sub.id).all()
+        ids = [nb.id for nb in notebooks]
+        grades = gb.db.query(Grade).filter(Grade.notebook_id.in_(ids)).all()
+        comments = gb.db.query(Comment).filter(Comment.notebook_id.in_(ids)).all()
+        return _Rows(sub, notebooks, {cells[g.cell_id]: g for g in grades if g.cell_id in cells},
+                     {cells[c.cell_id]: c for c in comments if c.cell_id in cells})
+
+    def _new_submission(self, task: Task, student) -> _Rows:
         """The rows of a new submission, as nbgrader's ``add_submission`` makes them (one per
         notebook, and a grade and a comment for each of its cells), not yet committed."""
         from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
 
         gb = self.gradebook
         assignment = gb.find_assignment(task.assignment)
+        grades, comments, notebooks = {}, {}, []
         with gb.db.no_autoflush:         # built whole, then added, as nbgrader does
             sub = SubmittedAssignment(assignment=assignment, student=student)
             for notebook in assignment.notebooks:
                 nb = SubmittedNotebook(notebook=notebook, assignment=sub)
+                notebooks.append(nb)
                 for cell in notebook.grade_cells:
-                    Grade(cell_id=cell.id, notebook=nb)
+                    grades[(notebook.name, cell.name)] = Grade(cell_id=cell.id, notebook=nb)
                 for cell in notebook.solution_cells:
-                    Comment(cell_id=cell.id, notebook=nb)
+                    comments[(notebook.name, cell.name)] = Comment(cell_id=cell.id, notebook=nb)
                 for cell in notebook.task_cells:
-                    Comment(cell_id=cell.id, notebook=nb)
-                    Grade(cell_id=cell.id, notebook=nb)
+                    comments[(notebook.name, cell.name)] = Comment(cell_id=cell.id, notebook=nb)
+                    grades[(notebook.name, cell.name)] = Grade(cell_id=cell.id, notebook=nb)
             gb.db.add(sub)
-        return sub
+        return _Rows(sub, notebooks, grades, comments)
 
     def _permissions(self) -> int:
         value = self.config.Autograde.get("permissions")

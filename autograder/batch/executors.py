@@ -192,7 +192,7 @@ class DaskExecutor:
                                  f"{self.address!r}")
             with dask.config.set(rules):
                 self.cluster = LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                            processes=True, dashboard_address=None,
+                                            processes=True, dashboard_address=":0",
                                             silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:

@@ -229,6 +229,21 @@ def test_the_task_grades_from_data_alone_with_no_course_folder(template, tmp_pat
     assert list(empty.iterdir()) == [], "the task wrote into its working folder"
 
 
+@pytest.mark.parametrize("address", ["local:0", "local:four"])
+def test_a_bad_local_cluster_size_is_refused_with_a_clear_message(template, tmp_path, address):
+    course = copy_of(template, tmp_path / "course")
+    with pytest.raises(ValueError, match="local:N needs a number of workers N >= 1"):
+        grade(course.root, None, Options(**FAST, cluster=address))
+    assert not (course.root / JOURNAL).exists()
+
+
+def test_the_command_takes_jobs_or_a_cluster_not_both(template, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--jobs", "2",
+                           "--cluster", "local:2"], cwd=template.root, env=tool_env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr, proc.stderr
+
+
 def test_the_same_class_graded_three_ways_gets_the_same_grades(template, cluster, tmp_path):
     ways = {"--jobs 2": dict(jobs=2), "--cluster local:2": dict(cluster="local:2"),
             "--cluster tcp://": dict(cluster=cluster.address)}

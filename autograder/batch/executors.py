@@ -7,17 +7,19 @@ Both keep only a few tasks in flight beyond the number of workers, so the coordi
 more than that many submissions in memory, however large the class.
 
 A worker that dies mid-task (killed, out of memory, a crash of the grader) does not lose the
-submission: it is graded again elsewhere. A submission that was being graded when a worker died
-twice is given up, and comes back as a failed output (``status="error"``) for the coordinator to
-record, and the batch goes on:
+submission: it is graded again elsewhere. A submission whose grading was running when two workers
+died is given up, and comes back as a failed output (``status="error"``) for the coordinator to
+record, and the batch goes on. Only deaths while a submission was *running* count against it, not
+while it waited for a busy worker:
 
-- on Dask, this is the scheduler's own rule (``distributed.scheduler.allowed-failures``, set to
-  :data:`ALLOWED_FAILURES` for the run, with ``worker-saturation`` 1.0 so that a worker holds only
-  the task it runs): it reschedules the tasks of a dead worker and gives up a task with
-  ``KilledWorker`` once more workers died running it than allowed;
 - locally, each worker process grades one task at a time, so a process that dies names the task
-  it was grading; that task is run again on a fresh process, and given up after
-  :data:`ALLOWED_FAILURES` + 1 deaths.
+  it was grading; that task is run again on a fresh process;
+- on Dask, the scheduler reschedules the tasks of a dead worker by itself; each task reports when
+  it starts (a Dask event), so a start beyond the first means that a worker died running it. At
+  its third start the coordinator gives it up and cancels it. (Dask's own rule,
+  ``distributed.scheduler.allowed-failures``, counts also the tasks that only waited on a dead
+  worker; it stays as the scheduler has it, 3 by default, and its ``KilledWorker`` gives a task up
+  the same way.)
 """
 from __future__ import annotations
 
@@ -30,11 +32,10 @@ from typing import Iterable, Iterator
 
 from .task import TaskInput, TaskOutput, grade_submission
 
-#: workers that may die running one task before it is given up (Dask's rule: suspicious > allowed)
+#: workers that may die running one submission; one more, and it is given up
 ALLOWED_FAILURES = 1
-#: tasks a Dask worker thread is sent at once: one, so none waits behind a slow submission on one
-#: worker while another is idle, and a worker that dies takes only the task it was running
-WORKER_SATURATION = 1.0
+#: the Dask event topic on which each task says that it started, and where
+STARTED = "autograder-started"
 #: a local worker process grades this many submissions, then a fresh one takes over (memory)
 TASKS_PER_PROCESS = 50
 
@@ -168,6 +169,15 @@ class LocalExecutor:
                 worker.stop(wait=clean)
 
 
+def _grade_on_dask(task: TaskInput, submission: str) -> TaskOutput:
+    """What a Dask worker runs: say that the task started, then grade it."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED, {"submission": submission, "worker": worker.address})
+    return grade_submission(task)
+
+
 class DaskExecutor:
     """Tasks on a Dask cluster: ``local:N`` starts a ``LocalCluster`` of N worker processes with
     one thread each; anything else is the address of a running scheduler (``tcp://HOST:8786``)."""
@@ -178,22 +188,19 @@ class DaskExecutor:
         self.client = None
         self.workers = 0
         self.description = f"cluster {address}"
+        self.starts: dict[str, int] = {}
 
     def __enter__(self) -> "DaskExecutor":
-        import dask
         from distributed import Client, LocalCluster
 
-        rules = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                 "distributed.scheduler.worker-saturation": WORKER_SATURATION}
         if self.address.startswith("local:"):
             count = self.address.removeprefix("local:")
             if not count.isdigit() or int(count) < 1:
                 raise ValueError(f"--cluster local:N needs a number of workers N >= 1, got "
                                  f"{self.address!r}")
-            with dask.config.set(rules):
-                self.cluster = LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                            processes=True, dashboard_address=":0",
-                                            silence_logs=logging.ERROR)
+            self.cluster = LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                        processes=True, dashboard_address=":0",
+                                        silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
             try:
@@ -202,13 +209,7 @@ class DaskExecutor:
                 raise ClusterError(f"no Dask scheduler answered at {self.address} ({exc}); "
                                    "start one with `dask scheduler` (see the README, "
                                    "'Grading on a cluster')") from None
-
-            def grading_rules(failures, saturation, dask_scheduler=None):
-                # defined here so that it travels by value: the scheduler needs no course package
-                dask_scheduler.allowed_failures = failures
-                dask_scheduler.WORKER_SATURATION = saturation
-
-            self.client.run_on_scheduler(grading_rules, ALLOWED_FAILURES, WORKER_SATURATION)
+        self.client.subscribe_topic(STARTED, self._started)
         self.workers = self._threads()
         self.description = f"cluster {self.address}, {self.workers} workers"
         return self
@@ -216,10 +217,17 @@ class DaskExecutor:
     def __exit__(self, *exc) -> None:
         try:
             if self.client is not None:
+                self.client.unsubscribe_topic(STARTED)
                 self.client.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+    def _started(self, event) -> None:
+        """A task started on a worker (called in the client's event loop)."""
+        _, message = event
+        name = message["submission"]
+        self.starts[name] = self.starts.get(name, 0) + 1
 
     def _threads(self) -> int:
         return sum(self.client.nthreads().values())
@@ -230,7 +238,7 @@ class DaskExecutor:
 
         inputs = iter(inputs)
         names = itertools.count()
-        futures: dict = {}
+        futures: dict = {}                   # future -> (task input, submission name)
         running = as_completed()
         refreshed, window = 0.0, 4
 
@@ -238,10 +246,12 @@ class DaskExecutor:
             task = next(inputs, None)
             if task is None:
                 return False
-            future = self.client.submit(grade_submission, task, pure=False, retries=0,
-                                        key=f"grade-{next(names)}-{os.getpid()}-"
+            number = next(names)
+            name = f"{task.assignment}/{task.student}/{number}"
+            future = self.client.submit(_grade_on_dask, task, name, pure=False, retries=0,
+                                        key=f"grade-{number}-{os.getpid()}-"
                                             f"{task.assignment}-{task.student}")
-            futures[future] = task
+            futures[future] = (task, name)
             running.add(future)
             return True
 
@@ -254,21 +264,32 @@ class DaskExecutor:
                     pass
                 if not futures:
                     break
-                future = next(running)
-                task = futures.pop(future)
-                if future.status == "finished":
-                    yield task, future.result()
-                else:
-                    error = future.exception() if future.status == "error" else None
-                    if isinstance(error, KilledWorker):
-                        yield task, given_up(task, ALLOWED_FAILURES + 1)
+                done = running.next_batch(block=False)
+                if not done:
+                    for future, (task, name) in list(futures.items()):
+                        deaths = self.starts.get(name, 0) - 1
+                        if deaths > ALLOWED_FAILURES:    # it started again: give it up
+                            del futures[future]
+                            future.cancel()
+                            yield task, given_up(task, deaths)
+                    time.sleep(0.02)
+                    continue
+                for future in done:
+                    if future not in futures:           # given up and cancelled above
+                        continue
+                    task, name = futures.pop(future)
+                    if future.status == "finished":
+                        yield task, future.result()
                     else:
-                        raise ClusterError(
-                            f"the cluster could not run the grading of {task.student} / "
-                            f"{task.assignment} ({future.status}: {error!r}). Do the workers "
-                            "have the course package installed, with the same versions as "
-                            "here? (see the README, 'Grading on a cluster')")
-                future.release()
+                        error = future.exception() if future.status == "error" else None
+                        if not isinstance(error, KilledWorker):
+                            raise ClusterError(
+                                f"the cluster could not run the grading of {task.student} / "
+                                f"{task.assignment} ({future.status}: {error!r}). Do the "
+                                "workers have the course package installed, with the same "
+                                "versions as here? (see the README, 'Grading on a cluster')")
+                        yield task, given_up(task, error.allowed_failures + 1)
+                    future.release()
                 if not running.has_ready():
                     yield None
         finally:

@@ -24,7 +24,8 @@ notebook, record) measured separately by replaying the results into a fresh copy
 with nothing else running (one commit per result, and results committed together), and from
 those costs how the wall time of 20,000 submissions scales with the number of workers.
 
-    .venv/bin/python bench/bench_grading.py --cluster [-n 40] [--jobs 2] [--scheduler ADDRESS]
+    .venv/bin/python bench/bench_grading.py --cluster [-n 40] [--jobs 2] [--rounds 2]
+                                            [--scheduler ADDRESS]
 
 This is a benchmark, not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -161,28 +162,34 @@ def cluster_mode(args) -> int:
     ways = {f"--jobs {jobs}": {"jobs": jobs}, f"--cluster local:{jobs}": {"cluster": f"local:{jobs}"}}
     if args.scheduler:
         ways[f"--cluster {args.scheduler}"] = {"cluster": args.scheduler}
-    results, rows = {}, []
+    # rounds in the order A B B A A B ...: a machine that gets busier or quieter during the run
+    # weighs on every way alike
+    order = [list(ways)[::1 if r % 2 == 0 else -1] for r in range(args.rounds)]
+    results, runs = {}, {label: [] for label in ways}
+    outputs: list = []
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         template = build(Path(tmp) / "template", aid, n)
         students = sorted(p.name for p in (template.root / "submitted").iterdir())
-        for i, (label, where) in enumerate(ways.items()):
-            course = Course(Path(tmp) / f"run{i}")
-            shutil.copytree(template.root, course.root)
-            kept.clear()
-            options = run.Options(**where, seed=1234, progress=False, reports=False)
-            began = time.perf_counter()
-            summary = run.grade(course.root, [aid], options)
-            wall = time.perf_counter() - began
-            if summary.failed:
-                print(f"{label}: {len(summary.failed)} failed: {summary.failed[:3]}")
-            results[label] = scores(course, aid, students)
-            grading = wall - summary.startup_seconds
-            workers = summary.workers or jobs
-            rows.append((label, wall, summary.startup_seconds, grading, n / grading,
-                         grading * workers / n, _median(summary.task_seconds),
-                         _median(summary.write_seconds), workers))
-            if i == 0:
-                outputs = list(kept)
+        for r, labels in enumerate(order):
+            for label in labels:
+                course = Course(Path(tmp) / f"round{r}-{len(runs[label])}-{label[2:6]}")
+                shutil.copytree(template.root, course.root)
+                kept.clear()
+                options = run.Options(**ways[label], seed=1234, progress=False, reports=False)
+                began = time.perf_counter()
+                summary = run.grade(course.root, [aid], options)
+                wall = time.perf_counter() - began
+                if summary.failed:
+                    print(f"{label}: {len(summary.failed)} failed: {summary.failed[:3]}")
+                results[(label, r)] = scores(course, aid, students)
+                grading = wall - summary.startup_seconds
+                workers = summary.workers or jobs
+                runs[label].append((wall, summary.startup_seconds, grading, n / grading,
+                                    grading * workers / n, _median(summary.task_seconds),
+                                    _median(summary.write_seconds)))
+                if not outputs:
+                    outputs = list(kept)
+                shutil.rmtree(course.root)
         # the write cost alone: the first run's results written again into fresh copies
         fsync = bare_commit(Path(tmp))
         single, grouped = [], []
@@ -196,19 +203,24 @@ def cluster_mode(args) -> int:
                     if group == 1 or k == len(outputs) - 1:
                         written += coordinator.commit()
                     times += [w.seconds for w in written]
-    print(f"{n} submissions of {aid}; per-submission cost = (wall - executor start) x workers / "
-          "submissions\n")
-    print("| how | wall (s) | executor start (s) | grading (s) | tasks/s | per submission (s) | "
-          "task on its worker, median (s) | write, median (ms) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, wall, startup, grading, rate, per, task, write in (r[:8] for r in rows):
-        print(f"| {label} | {wall:.1f} | {startup:.1f} | {grading:.1f} | {rate:.2f} | {per:.2f} | "
-              f"{task:.2f} | {1000 * write:.0f} |")
-    base = rows[0][5]
-    for row in rows[1:]:
-        print(f"\n{row[0]} / {rows[0][0]} per submission: {row[5] / base:.2f} (aim: at most 1.10)")
-    same = all(r == results[rows[0][0]] for r in results.values())
-    print(f"identical scores every way: {'yes' if same else 'NO'}")
+    print(f"{n} submissions of {aid}, {args.rounds} rounds (order A B B A ...); per-submission "
+          "cost = (wall - executor start) x workers / submissions\n")
+    print("| how | round | wall (s) | executor start (s) | grading (s) | tasks/s | per submission "
+          "(s) | task on its worker, median (s) | write, median (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, rows in runs.items():
+        for r, (wall, startup, grading, rate, per, task, write) in enumerate(rows):
+            print(f"| {label} | {r + 1} | {wall:.1f} | {startup:.1f} | {grading:.1f} | "
+                  f"{rate:.2f} | {per:.2f} | {task:.2f} | {1000 * write:.0f} |")
+    per = {label: _median([row[4] for row in rows]) for label, rows in runs.items()}
+    base_label = list(ways)[0]
+    for label in list(ways)[1:]:
+        print(f"\n{label} / {base_label}, median cost per submission over the rounds: "
+              f"{per[label]:.2f} / {per[base_label]:.2f} s = {per[label] / per[base_label]:.2f} "
+              "(aim: at most 1.10)")
+    reference = next(iter(results.values()))
+    same = all(r == reference for r in results.values())
+    print(f"identical scores every way and round: {'yes' if same else 'NO'}")
     print(f"\ncoordinator's write per submission (gradebook rows, autograded notebook, record), "
           f"alone, {len(single)} results written into a fresh gradebook (new submissions):")
     print(f"- one commit per result: median {1000 * _median(single):.1f} ms, p90 "
@@ -216,7 +228,7 @@ def cluster_mode(args) -> int:
     print(f"- results committed together ({GROUP} at most, as when many arrive at once): median "
           f"{1000 * _median(grouped):.1f} ms, p90 {1000 * _p90(grouped):.1f} ms")
     print(f"- (a bare sqlite commit on this disk: {1000 * fsync:.1f} ms) aim: under 50 ms")
-    task = _median([r[6] for r in rows])
+    task = _median([row[5] for rows in runs.values() for row in rows])
     total = 20000
     print(f"\n20,000 submissions, from these costs: wall = N x max({task:.2f} s / workers, "
           "write per submission). Writing overlaps grading; once results arrive faster than the "
@@ -267,6 +279,8 @@ def main() -> int:
                         "processes against a Dask LocalCluster, and the coordinator's writes")
     parser.add_argument("--scheduler", default=None, help="with --cluster: also grade on the "
                         "running Dask cluster at this address (tcp://HOST:8786)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --cluster: times each way "
+                        "grades the class, alternating (default 2)")
     args = parser.parse_args()
     aid = args.assignment
     print(f"# grading benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}"

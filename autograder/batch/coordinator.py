@@ -7,14 +7,15 @@ executor, and writes what comes back, one submission at a time:
 
 1. the **gradebook**, through nbgrader's API as nbgrader's ``autograde`` does (the student, the
    submission with its timestamp, each grade's auto score, each answer's auto comment, late
-   penalties), in one commit, with the gradebook kept open for the whole run;
+   penalties), with the gradebook kept open for the whole run; the results that arrive together
+   share one commit (an fsync: most of the cost of a write);
 2. the **autograded notebooks**, where nbgrader puts them (``autograded/<student>/<assignment>/``,
    with the submission's other files and the source folder's files, nbgrader's permissions), so
    that formgrader keeps working;
 3. the **record** (``.autograder/records/<assignment>/<student>/_submission.json``: the verdicts,
-   notes, a hash of the submission): written last, so a submission counts as graded only once
-   everything else is saved; a run killed at any moment loses nothing, and the next run grades
-   what has no record;
+   notes, a hash of the submission): written last, after the commit, so a submission counts as
+   graded only once everything else is saved; a run killed at any moment loses nothing, and the
+   next run grades what has no record;
 4. a line in ``.autograder/graded.jsonl``, the journal of every result written (who graded it,
    how long it took, how long the writing took).
 

@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
                                      "(run in the course folder): grades.csv, feedback, report")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all with submissions)")
     p.add_argument("--course", default=".", help="course folder (default: the current one)")
-    p.add_argument("--jobs", "-j", type=int, default=0, help="worker processes (default: one "
-                   "per CPU core)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", "-j", type=int, default=0, help="local worker processes "
+                       "(default: one per CPU core)")
+    where.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="grade on a Dask cluster: the scheduler's address (tcp://HOST:8786), "
+                            "or local:N for a LocalCluster of N worker processes")
     p.add_argument("--force", action="store_true", help="grade again what is already graded")
     p.add_argument("--mode", choices=["isolated", "in-kernel"], default="isolated",
                    help="isolated (default): checks run in the grader, student code in a "
@@ -59,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         from .nbgrader.release import main as release_main
         return release_main(args.assignments or None)
     if args.command == "grade":
-        from .batch.run import Options, grade
-        options = Options(mode=args.mode, jobs=args.jobs, force=args.force,
+        from .batch.run import ClusterError, Options, grade
+        options = Options(mode=args.mode, jobs=args.jobs, cluster=args.cluster, force=args.force,
                           cell_timeout=args.cell_timeout, exercise_timeout=args.time_limit,
                           memory_mb=args.memory_mb, seed=args.seed, gradescope=args.gradescope,
                           progress=not args.no_progress)
         try:
             summary = grade(args.course, args.assignments or None, options)
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, ClusterError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already graded, "

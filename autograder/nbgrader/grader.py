@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import ast
 import atexit
-import json
-import os
 import secrets
 import threading
 import time
@@ -33,10 +31,10 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
 from .cells import CheckCall, check_calls, exercise_of, grade_id, nbgrader_meta
+from .store import record_dir, write_json
 from ..kernel.session import KernelSession, KernelSubject, Limits
 
 MODES = ("isolated", "in-kernel")
-RECORDS = ".autograder/records"
 
 # names that reach the reference (or any module) without naming it
 _INDIRECT = ("__import__", "importlib", "__globals__", "__builtins__", "sys.modules", "__loader__")
@@ -463,9 +461,25 @@ def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = 
         session.shutdown()
 
 
+def grade_notebook(path: Path, nb, *, mode: str, limits: Limits,
+                   seed: int | None = None) -> NotebookReport:
+    """Grade notebook ``nb`` (its file is ``path``) as nbgrader's ``Execute`` step would run it:
+    fills in its outputs and returns the verdicts. What plain ``nbgrader autograde``
+    (:class:`GradingExecute`) and ``python -m autograder grade`` (its task,
+    :mod:`autograder.batch.task`) both run."""
+    report = grade_file(path, nb, mode=mode, limits=limits, seed=seed)
+    report.notes += _restored_cells(nb)
+    return report
+
+
 class GradingExecute(NbGraderPreprocessor):
     """nbgrader's ``Execute``, replaced: grade with :class:`NotebookGrader` in the chosen mode
-    and save a report of the verdicts next to the gradebook (``.autograder/records``)."""
+    and save a report of the verdicts next to the gradebook
+    (``.autograder/records/<assignment>/<student>/<notebook>.json``).
+
+    Used by plain ``nbgrader autograde`` through ``nbgrader_config.py`` (see :func:`configure`);
+    ``python -m autograder grade`` runs :func:`grade_notebook` in its own task instead and writes
+    the gradebook and the records itself."""
 
     mode = Unicode("isolated", help="'isolated' or 'in-kernel'").tag(config=True)
     cell_timeout = Float(60.0, help="seconds per student cell").tag(config=True)
@@ -479,15 +493,11 @@ class GradingExecute(NbGraderPreprocessor):
         path = folder / f"{resources['unique_key']}.ipynb"
         limits = Limits(memory_mb=self.memory_mb, cell_timeout=self.cell_timeout,
                         exercise_timeout=self.exercise_timeout)
-        report = grade_file(path, nb, mode=self.mode, limits=limits,
-                            seed=None if self.seed < 0 else self.seed)
-        report.notes += _restored_cells(nb)
-        db = info["db_url"].removeprefix("sqlite:///")
-        target = Path(db).resolve().parent / RECORDS / info["assignment"] / info["student"]
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f".{info['notebook']}.json.tmp"
-        tmp.write_text(json.dumps(report.to_json(), indent=1))
-        os.replace(tmp, target / f"{info['notebook']}.json")
+        report = grade_notebook(path, nb, mode=self.mode, limits=limits,
+                                seed=None if self.seed < 0 else self.seed)
+        root = Path(info["db_url"].removeprefix("sqlite:///")).resolve().parent
+        write_json(record_dir(root, info["assignment"], info["student"]) /
+                   f"{info['notebook']}.json", report.to_json())
         resources["autograder_report"] = report
         return nb, resources
 

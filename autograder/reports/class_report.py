@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .build import _write_text
+from ..nbgrader.store import atomic_write
 from .feedback import grade_class
 from .model import (NOT_GRADED, NOT_SUBMITTED, Assignment, ClassData, Submission,
                     exercise_score, fmt, title)
@@ -221,7 +221,7 @@ def class_report(data: ClassData, a: Assignment, dirs: dict, folder: Path) -> Pa
                   groups=groups, mistakes_png=mistakes_png, trouble=trouble, flagged=flagged,
                   timing=_timing(a, handed), exercises=a.exercises(),
                   students=[_student_row(a, s, dirs) for s in subs])
-    return _write_text(folder / "index.html", page)
+    return atomic_write(folder / "index.html", page)
 
 
 def write_index(data: ClassData, folder: Path) -> Path:
@@ -234,5 +234,5 @@ def write_index(data: ClassData, folder: Path) -> Path:
                      "errors": sum(1 for s in handed if s.status == "error"),
                      "mean": f"{statistics.mean(s.score for s in handed):.2f}" if handed
                      else "–", "max_score": a.max_score})
-    return _write_text(folder / "index.html", render("index.html.j2", title="Class reports",
+    return atomic_write(folder / "index.html", render("index.html.j2", title="Class reports",
                                                      rows=rows))

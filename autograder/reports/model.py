@@ -145,14 +145,15 @@ def _cell_order(root: Path, dirs: dict, assignment: str, notebook: str) -> list[
     return []
 
 
-def collect(root: Path, assignments: list[str]) -> ClassData:
-    """Everything the reports show, from the gradebook and the records."""
+def collect(root: Path, assignments: list[str], config=None) -> ClassData:
+    """Everything the reports show, from the gradebook and the records (``config``: the
+    course's configuration, when the caller has loaded it)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from ..exercises import EXERCISES
 
     root = Path(root).resolve()
-    dirs = _config_dirs(root)
+    dirs = _config_dirs(root, config)
     out_assignments: list[Assignment] = []
     subs: dict[tuple[str, str], Submission] = {}
     students: set[str] = set()

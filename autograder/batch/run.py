@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..kernel.limits import Limits
 from ..nbgrader.grader import MODES, RECORDS
 from ..nbgrader.cells import NotebookError, grade_id, nbgrader_meta, read
 
@@ -44,11 +45,12 @@ class Task:
 @dataclass
 class Options:
     mode: str = "isolated"
+    sandbox: str = "bwrap"         # "none": kernels without the OS sandbox (reports say so)
     jobs: int = 0                  # 0: one per CPU core
     force: bool = False
-    cell_timeout: float = 60.0
-    exercise_timeout: float = 30.0
-    memory_mb: int = 3072
+    cell_timeout: float = Limits.cell_timeout          # CPU seconds
+    exercise_timeout: float = Limits.exercise_timeout  # CPU seconds
+    memory_mb: int = Limits.memory_mb
     seed: int = -1
     gradescope: bool = False
     progress: bool = True
@@ -259,7 +261,7 @@ def _config(root: Path, options: Options):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.submitted_directory = f"{STAGING}/submitted"
-    configure(config, options.mode, cell_timeout=options.cell_timeout,
+    configure(config, options.mode, sandbox=options.sandbox, cell_timeout=options.cell_timeout,
               exercise_timeout=options.exercise_timeout, memory_mb=options.memory_mb,
               seed=options.seed)
     return config
@@ -341,6 +343,10 @@ def grade(root: str | Path = ".", assignments: list[str] | None = None,
     options = options or Options()
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {options.mode!r}")
+    if options.sandbox != "none":
+        from ..kernel.sandbox import find
+
+        find()   # SandboxUnavailable, naming the cause and the fix, before any work starts
     root = Path(root).resolve()
     if not (root / "nbgrader_config.py").exists():
         raise FileNotFoundError(f"{root} is not a course directory (no nbgrader_config.py)")

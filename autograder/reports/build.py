@@ -609,6 +609,21 @@ def _rel_feedback(dirs: dict, sub: Submission, notebook: str) -> str:
                             f"{notebook}.html")
 
 
+def not_os_isolated(subs: list[Submission]) -> list[str]:
+    """Students with a notebook graded without the OS sandbox (``--sandbox none``)."""
+    return sorted({s.student for s in subs
+                   for nb in ((s.record or {}).get("notebooks") or {}).values()
+                   if nb.get("sandbox") == "none"})
+
+
+def _not_isolated_box(students: list[str]) -> str:
+    return ('<div class="box err"><strong>Not OS-isolated.</strong> The notebooks of '
+            f"{len(students)} student(s) were graded with <code>--sandbox none</code>: their "
+            "code ran as the grading user, held back only by the kernel's audit hook, which is "
+            "not a sandbox. Those grades are not protected against forgery. "
+            f'<span class="muted">{_e(", ".join(students[:50]))}</span></div>')
+
+
 def class_report(data: ClassData, a: Assignment, dirs: dict, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     subs = data.of(a.name)
@@ -629,6 +644,8 @@ def class_report(data: ClassData, a: Assignment, dirs: dict, folder: Path) -> Pa
                     ("full marks", sum(1 for t in totals if t >= a.max_score))]
     parts.append("<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
                                      for k, v in summary) + "</table>")
+    if not_os_isolated(handed):
+        parts.append(_not_isolated_box(not_os_isolated(handed)))
 
     parts.append("<h2>Score distribution</h2>")
     figures = []
@@ -743,6 +760,9 @@ def write_index(data: ClassData, folder: Path) -> Path:
             '<a href="grades.csv">grades.csv</a> has one row per student.</p>'
             "<table><tr><th>assignment</th><th>submissions</th><th>errors</th><th>mean score"
             "</th></tr>" + "".join(rows) + "</table>")
+    unconfined = not_os_isolated([s for a in data.assignments for s in data.of(a.name)])
+    if unconfined:
+        body += _not_isolated_box(unconfined)
     return _write_text(folder / "index.html", _page("Class reports", body))
 
 

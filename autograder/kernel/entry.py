@@ -2,8 +2,9 @@
 
 Before the IPython kernel starts, it gives up root where it was started as root inside the OS
 sandbox (``--user UID:GID``: a root grader's kernel switches to ids of its own, and loses every
-capability with it), sets the process's resource limits, moves into the sandbox folder and loads what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when
-the notebook's given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
+capability with it), sets the process's resource limits, moves into the sandbox folder and loads
+what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when the notebook's
+given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
 
 - loads the call executor (``autograder/wire/executor.py``, ``protocol.py``) under a private package
   name, without the grader's other modules, and exposes it as ``__autograder_call__``;

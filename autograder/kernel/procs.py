@@ -9,6 +9,7 @@ when other work shares the machine.
 from __future__ import annotations
 
 import os
+import signal
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -43,6 +44,7 @@ class ProcessTree:
     def __init__(self, root: int):
         self.root = root
         self.pids: list[int] = [root]
+        self.started: dict[int, str] = {}     # pid -> start time, to tell a reused pid apart
         self._kernel: int | None = None
         self.refresh()
 
@@ -55,6 +57,21 @@ class ProcessTree:
             pids.append(pid)
             todo += children.get(pid, [])
         self.pids = pids
+        for pid in pids:
+            fields = _stat(pid)
+            if fields is not None:
+                self.started.setdefault(pid, fields[20])
+
+    def kill(self) -> None:
+        """SIGKILL every process seen in the tree that still runs (the same process: a pid
+        that was reused since is left alone)."""
+        for pid, started in self.started.items():
+            fields = _stat(pid)
+            if fields is not None and fields[20] == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def cpu_seconds(self, refresh: bool = False) -> float:
         """User + system CPU time of the tree: each process's own, and that of its children

@@ -191,7 +191,8 @@ class _Args:
         self.made.add(dest)
 
 
-def arguments(layout: Layout, *, ids: tuple[int, int] | None, chdir: str | None = None) -> list[str]:
+def arguments(layout: Layout, *, ids: tuple[int, int] | None,
+              chdir: str | None = None) -> list[str]:
     """The bwrap options (without the executable and the command) for ``layout``. ``ids``: see
     :func:`kernel_ids`."""
     a = _Args()

@@ -188,14 +188,10 @@ class KernelSession:
 
     def _kill_leftovers(self) -> None:
         """Without the OS sandbox, a process the kernel started may have outlived it: kill what
-        is left of the tree seen last (with the sandbox, its PID namespace already did)."""
-        if self.tree is None:
-            return
-        for pid in self.tree.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        is left of the processes seen in its tree (with the sandbox, its PID namespace already
+        did; a process that detached unseen is out of reach without it)."""
+        if self.tree is not None and self.os_sandbox == "none":
+            self.tree.kill()
 
     def interrupt(self) -> None:
         """SIGINT to the kernel's own process (through bwrap, which would otherwise take it)."""

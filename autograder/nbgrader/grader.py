@@ -1,11 +1,10 @@
 """Grading one submitted notebook, in one of two modes.
 
 ``isolated`` (the default of ``python -m autograder grade``): the student's cells run in a
-sandboxed kernel (:mod:`autograder.kernel.sandbox`, :mod:`autograder.kernel.policy`); test cells
-never run there. Their check calls are
-read from the cell source that nbgrader restored from its gradebook, and every check runs in this
-process against a :class:`~autograder.kernel.session.KernelSubject`, which asks the kernel for outputs
-as data. The verdict is written into the test cell as its output, so nbgrader's own
+sandboxed kernel (:mod:`autograder.kernel.sandbox`, :mod:`autograder.kernel.policy`); test
+cells never run there. Their check calls are read from the cell source that nbgrader restored
+from its gradebook, and every check runs in this process against a
+:class:`~autograder.kernel.session.KernelSubject`, which asks the kernel for outputs as data. The verdict is written into the test cell as its output, so nbgrader's own
 ``SaveAutoGrades`` puts the score into the gradebook.
 
 ``in-kernel``: nbgrader's usual way, every cell (test cells too) runs in the student's kernel,

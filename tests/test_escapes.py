@@ -240,10 +240,9 @@ def tree_digest(root: Path) -> dict[str, str]:
 def grader_may_write(rel: str, students: set[str]) -> bool:
     """What `autograder grade` itself writes while grading ``students``."""
     parts = rel.split("/")
-    if rel.startswith("gradebook.db") or rel == ".nbgrader.log" or \
-            parts[0] in ("reports", "feedback"):
+    if rel.startswith("gradebook.db") or rel == ".nbgrader.log" or parts[0] == "reports":
         return True
-    if parts[0] == "autograded" and parts[1] in students:
+    if parts[0] in ("autograded", "feedback") and parts[1] in students:
         return True
     if parts[:3] == [".autograder", "records", "toy"] and parts[3] in students:
         return True

@@ -432,3 +432,35 @@ def test_plain_nbgrader_autograde_refuses_too_and_grades_with_sandbox_none(tmp_p
     record = json.loads((course.root / ".autograder" / "records" / "toy" / "someone" /
                          "toy.json").read_text())
     assert record["sandbox"] == "none" and "not OS-isolated" in " ".join(record["notes"])
+
+
+def test_why_a_root_grader_needs_uids_of_its_own(tmp_path):
+    """The fact behind the root grader's layout: in a user namespace made by root, the kernel
+    is uid 0 outside, and Linux exempts uid 0 from RLIMIT_NPROC (20 forks under a limit of 5)."""
+    if os.geteuid() != 0:
+        pytest.skip("only a root grader's user namespace maps to uid 0")
+    work = tmp_path / "work"
+    work.mkdir()
+    layout = os_sandbox.Layout.for_kernel(writable=[str(work)])
+    code = textwrap.dedent("""
+        import os, resource, time
+        resource.setrlimit(resource.RLIMIT_NPROC, (5, 5))
+        children = []
+        try:
+            for _ in range(20):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(2)
+                    os._exit(0)
+                children.append(pid)
+        except OSError:
+            pass
+        print(len(children))
+        for pid in children:
+            os.waitpid(pid, 0)
+    """)
+    out = subprocess.run([os_sandbox.find().path, *os_sandbox.arguments(layout, ids=None),
+                          "--", sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=os_sandbox.kernel_env(str(work)))
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 20

@@ -7,12 +7,20 @@ mistake per exercise, in turn), then grades them, in one run, with:
   submission after the other (the baseline an instructor has);
 - `python -m autograder grade --mode in-kernel`: the pipeline, test cells in the student's kernel;
 - `python -m autograder grade` (isolated, the default): checks in the grader, student code in a
-  sandboxed kernel.
+  sandboxed kernel;
+- the same two with `--sandbox none` (no OS sandbox: the kernels run as the grading user), to
+  measure what the OS sandbox costs. The pipeline's runs take turns, sandbox and not, for
+  `--rounds` rounds, and each keeps its fastest round, so that a burst of other work on a shared
+  machine slows one round rather than one configuration.
 
 It prints the wall time of each, the speed-up over plain nbgrader, the per-notebook cost, the
-isolated/in-kernel ratio, and whether every mode gave every submission the same scores.
+isolated/in-kernel ratio, what the OS sandbox adds to each mode (the aim: at most 10% for
+isolated grading), and whether every run gave every submission the same scores. ``--startup N``
+also times N kernel starts with and without the sandbox (start-up is the cost that should
+dominate).
 
     .venv/bin/python bench/bench_grading.py [--assignment 02_channel_se] [-n 40] [--jobs 2]
+        [--rounds 1] [--no-plain] [--startup 0]
 
 With ``--cluster`` it measures the cluster path instead, in one run: the same class graded with
 ``--jobs J`` (local processes) and with ``--cluster local:J`` (a Dask LocalCluster of J worker
@@ -270,6 +278,30 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def startup_times(n: int) -> dict[str, list[float]]:
+    """Seconds from asking for a kernel to its first answer, ``n`` times with the OS sandbox
+    and without it, taking turns."""
+    from autograder.kernel.session import KernelSession
+
+    times: dict[str, list[float]] = {"bwrap": [], "none": []}
+    for _ in range(n):
+        for sandbox in times:
+            start = time.perf_counter()
+            session = KernelSession(isolated=True, sandbox=sandbox).start()
+            times[sandbox].append(time.perf_counter() - start)
+            session.shutdown()
+    return times
+
+
+PLAIN = "plain nbgrader, sequential"
+PIPELINE = {  # label -> (mode, sandbox)
+    "autograder grade --mode in-kernel": ("in-kernel", "bwrap"),
+    "autograder grade --mode in-kernel --sandbox none": ("in-kernel", "none"),
+    "autograder grade (isolated)": ("isolated", "bwrap"),
+    "autograder grade (isolated) --sandbox none": ("isolated", "none"),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--assignment", default="02_channel_se")
@@ -279,53 +311,83 @@ def main() -> int:
                         "processes against a Dask LocalCluster, and the coordinator's writes")
     parser.add_argument("--scheduler", default=None, help="with --cluster: also grade on the "
                         "running Dask cluster at this address (tcp://HOST:8786)")
-    parser.add_argument("--rounds", type=int, default=2, help="with --cluster: times each way "
-                        "grades the class, alternating (default 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds: each configuration "
+                        "keeps its fastest (default 1); with --cluster, times each way grades "
+                        "the class, alternating (default 2)")
+    parser.add_argument("--no-plain", action="store_true", help="skip plain nbgrader")
+    parser.add_argument("--startup", type=int, default=0, metavar="N",
+                        help="also time N kernel starts with and without the OS sandbox")
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 2 if args.cluster else 1
     aid = args.assignment
     print(f"# grading benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}"
-          f", {os.cpu_count()} cores, python {platform.python_version()}")
+          f", {os.cpu_count()} cores, python {platform.python_version()}, load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    from autograder.kernel.sandbox import find
+
+    print(f"# OS sandbox: {find().describe()}")
     if args.cluster:
         return cluster_mode(args)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         course = build(Path(tmp) / "course", aid, args.n)
         students = sorted(p.name for p in (course.root / "submitted").iterdir())
         one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        runs = {}
-        env = tool_env(AUTOGRADER_MODE="nbgrader", **one_thread)
-        runs["plain nbgrader, sequential"] = timed(
-            [sys.executable, "-m", "nbgrader", "autograde", aid, "--force"], course.root, env)
-        results = {"plain nbgrader, sequential": scores(course, aid, students)}
-        why = {"plain nbgrader, sequential": {s: messages(course, aid, s) for s in students}}
-        for label, mode in (("autograder grade --mode in-kernel", "in-kernel"),
-                            ("autograder grade (isolated)", "isolated")):
-            reset(course)
-            runs[label] = timed([sys.executable, "-m", "autograder", "grade", aid, "--force",
-                                 "--mode", mode, "--jobs", str(args.jobs), "--no-progress"],
-                                course.root, tool_env(**one_thread))
-            results[label] = scores(course, aid, students)
-            why[label] = {s: messages(course, aid, s) for s in students}
-    base = runs["plain nbgrader, sequential"]
-    print(f"{args.n} submissions of {aid}, {args.jobs} jobs for the pipeline\n")
-    print("| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader |")
-    print("|---|---:|---:|---:|")
-    for label, seconds in runs.items():
-        print(f"| {label} | {seconds:.1f} | {seconds / args.n:.2f} | {base / seconds:.2f}x |")
-    iso = runs["autograder grade (isolated)"]
-    ink = runs["autograder grade --mode in-kernel"]
+        runs: dict[str, list[float]] = {}
+        results, why = {}, {}
+        if not args.no_plain:
+            env = tool_env(AUTOGRADER_MODE="nbgrader", **one_thread)
+            runs[PLAIN] = [timed([sys.executable, "-m", "nbgrader", "autograde", aid, "--force"],
+                                 course.root, env)]
+            results[PLAIN] = scores(course, aid, students)
+            why[PLAIN] = {s: messages(course, aid, s) for s in students}
+        for _ in range(args.rounds):
+            for label, (mode, sandbox) in PIPELINE.items():
+                reset(course)
+                runs.setdefault(label, []).append(timed(
+                    [sys.executable, "-m", "autograder", "grade", aid, "--force", "--mode", mode,
+                     "--sandbox", sandbox, "--jobs", str(args.jobs), "--no-progress"],
+                    course.root, tool_env(**one_thread)))
+                results[label] = scores(course, aid, students)
+                why[label] = {s: messages(course, aid, s) for s in students}
+        starts = startup_times(args.startup) if args.startup else None
+    best = {label: min(seconds) for label, seconds in runs.items()}
+    base = best.get(PLAIN)
+    print(f"{args.n} submissions of {aid}, {args.jobs} jobs for the pipeline, fastest of "
+          f"{args.rounds} round(s), load average {os.getloadavg()[0]:.1f} at the end\n")
+    print("| how | wall time (s) | per notebook (s) | speed-up vs plain nbgrader | rounds (s) |")
+    print("|---|---:|---:|---:|---|")
+    for label, seconds in best.items():
+        speed = f"{base / seconds:.2f}x" if base else "-"
+        print(f"| {label} | {seconds:.1f} | {seconds / args.n:.2f} | {speed} | "
+              f"{', '.join(f'{x:.1f}' for x in runs[label])} |")
+    iso = best["autograder grade (isolated)"]
+    ink = best["autograder grade --mode in-kernel"]
     print(f"\nisolated / in-kernel time: {iso / ink:.2f} (aim: at most 1.5)")
-    reference = results["plain nbgrader, sequential"]
+    for mode, label in (("isolated", "autograder grade (isolated)"),
+                        ("in-kernel", "autograder grade --mode in-kernel")):
+        ratio = best[label] / best[f"{label} --sandbox none"]
+        aim = " (aim: at most 1.10)" if mode == "isolated" else ""
+        print(f"OS sandbox / none, {mode}: {ratio:.3f}{aim}")
+    if starts:
+        import statistics
+
+        for sandbox, seconds in starts.items():
+            print(f"kernel start ({sandbox}): median {statistics.median(seconds):.2f} s, "
+                  f"fastest {min(seconds):.2f} s of {len(seconds)}")
+    reference = results[PLAIN] if PLAIN in results else results["autograder grade (isolated)"]
     same = all(r == reference for r in results.values())
-    print(f"identical scores in every mode: {'yes' if same else 'NO'}")
+    print(f"identical scores in every run: {'yes' if same else 'NO'}")
     if not same:
+        against = PLAIN if PLAIN in results else "autograder grade (isolated)"
         for label, r in results.items():
             for s in students:
                 if r[s] != reference[s]:
                     for cell in r[s]:
                         if r[s][cell] != reference[s].get(cell):
-                            print(f"  {label}: {s}: {cell} {r[s][cell]} (plain nbgrader: "
+                            print(f"  {label}: {s}: {cell} {r[s][cell]} ({against}: "
                                   f"{reference[s].get(cell)})\n    {why[label][s].get(cell)}\n"
-                                  f"    plain: {why['plain nbgrader, sequential'][s].get(cell)}")
+                                  f"    {against}: {why[against][s].get(cell)}")
     return 0 if same else 1
 
 

@@ -209,9 +209,10 @@ class Coordinator:
             old.get("submission_sha256") == submission.sha256
 
     def task_input(self, task: Task, submission: Submission, *, mode: str, limits,
-                   seed: int) -> TaskInput:
+                   seed: int, sandbox: str = "bwrap") -> TaskInput:
         return TaskInput(task.assignment, task.student, submission.notebooks,
-                         self.specs[task.assignment], mode, limits, seed, submission.unreadable)
+                         self.specs[task.assignment], mode, limits, seed, submission.unreadable,
+                         sandbox=sandbox)
 
     # --- writing ------------------------------------------------------------------------------------
     def add(self, out: TaskOutput, sha256: str) -> list[Written]:

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..kernel.session import Limits
+from ..kernel.limits import Limits
 from ..nbgrader.grader import MODES
 from ..nbgrader.store import load_config, load_record
 from .coordinator import Coordinator, Task
@@ -35,12 +35,13 @@ __all__ = ["ClusterError", "Options", "Summary", "Task", "grade", "load_record"]
 @dataclass
 class Options:
     mode: str = "isolated"
+    sandbox: str = "bwrap"         # "none": kernels without the OS sandbox (reports say so)
     jobs: int = 0                  # 0: one per CPU core (local processes)
     cluster: str | None = None     # a Dask scheduler's address, or local:N; None: local processes
     force: bool = False
-    cell_timeout: float = 60.0
-    exercise_timeout: float = 30.0
-    memory_mb: int = 3072
+    cell_timeout: float = Limits.cell_timeout          # CPU seconds
+    exercise_timeout: float = Limits.exercise_timeout  # CPU seconds
+    memory_mb: int = Limits.memory_mb
     seed: int = -1                 # -1: a fresh secret seed for each submission
     gradescope: bool = False
     progress: bool = True
@@ -75,6 +76,12 @@ def grade(root: str | Path = ".", assignments: list[str] | None = None,
     options = options or Options()
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {options.mode!r}")
+    from ..kernel.sandbox import SANDBOXES, find
+
+    if options.sandbox not in SANDBOXES:
+        raise ValueError(f"sandbox must be one of {SANDBOXES}, got {options.sandbox!r}")
+    if options.sandbox != "none" and options.cluster is None:
+        find()   # SandboxUnavailable, naming the cause and the fix, before any work starts
     root = Path(root).resolve()
     if not (root / "nbgrader_config.py").exists():
         raise FileNotFoundError(f"{root} is not a course directory (no nbgrader_config.py)")
@@ -123,7 +130,7 @@ def _run(coordinator: Coordinator, executor, todo: list[Task], options: Options,
             submission = coordinator.read(task)
             hashes[task] = submission.sha256
             yield coordinator.task_input(task, submission, mode=options.mode, limits=limits,
-                                         seed=options.fresh_seed())
+                                         seed=options.fresh_seed(), sandbox=options.sandbox)
 
     summary.executor = executor.description
     bar = tqdm(total=len(todo), unit="sub", disable=not options.progress,

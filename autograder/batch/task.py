@@ -108,6 +108,8 @@ class TaskInput:
     seed: int
     #: notebooks of the submission that the coordinator could not send, file name -> why
     unreadable: dict[str, str] = field(default_factory=dict)
+    #: "bwrap": the kernels in the OS sandbox; "none": without it (the records say so)
+    sandbox: str = "bwrap"
 
 
 # --- the output ---------------------------------------------------------------------------------
@@ -355,7 +357,7 @@ def grade_submission(task: TaskInput) -> TaskOutput:
                 path = Path(tmp) / f"{name}.ipynb"
                 path.write_text(nbformat.writes(nb), encoding="utf-8")
                 report = grade_notebook(path, nb, mode=task.mode, limits=task.limits,
-                                        seed=task.seed)
+                                        seed=task.seed, sandbox=task.sandbox)
                 nb, resources = _run(_AFTER_GRADING, nb, resources, task.spec)
                 scores, comments = scores_and_comments(nb)
                 nb, resources = _run(("CheckCellMetadata",), nb, resources, task.spec)

@@ -214,3 +214,10 @@ def collect(root: Path, assignments: list[str], config=None) -> ClassData:
                 for r in sub.results:
                     r.verdict = verdicts.get((r.cell.notebook, r.cell.grade_id))
     return ClassData(root, out_assignments, ordered, subs)
+
+
+def not_os_isolated(subs: list[Submission]) -> list[str]:
+    """Students with a notebook graded without the OS sandbox (``--sandbox none``)."""
+    return sorted({s.student for s in subs
+                   for nb in ((s.record or {}).get("notebooks") or {}).values()
+                   if nb.get("sandbox") == "none"})

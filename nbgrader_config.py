@@ -13,10 +13,13 @@ c.CourseDirectory.release_directory = "notebooks"
 # so no submission can change how it is judged. AUTOGRADER_MODE=in-kernel runs the test cells in
 # the student's kernel (nbgrader's way, with time limits and crash recovery); AUTOGRADER_MODE=nbgrader
 # leaves nbgrader's own executor in place.
+# In both modes every kernel runs in the OS sandbox (bubblewrap); where it cannot be made, each
+# submission is refused with the cause and the fix. AUTOGRADER_SANDBOX=none (or
+# --GradingExecute.sandbox=none) grades without it, and every record and feedback says so.
 import os  # noqa: E402
 
 _mode = os.environ.get("AUTOGRADER_MODE", "isolated")
 if _mode != "nbgrader":
     from autograder.nbgrader.grader import configure  # noqa: E402
 
-    configure(c, _mode)
+    configure(c, _mode, sandbox=os.environ.get("AUTOGRADER_SANDBOX", "bwrap"))

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from autograder.batch.run import Options, Task, grade, load_record
+from autograder.batch.run import Options, grade, load_record
 from tests.grading_fixture import EXCITATION, GAP, make_course, answered
 
 WRONG_EXCITATION = EXCITATION.replace(
@@ -247,7 +247,7 @@ def test_other_students_grades_are_unchanged(attacked):
     for student, scores in before.items():
         assert course.scores("toy", student) == scores, student
     assert before["aa_perfect"] == {k: (v[1], v[1]) for k, v in before["aa_perfect"].items()}
-    record = load_record(course.root, Task("toy", "aa_perfect"))
+    record = load_record(course.root, "toy", "aa_perfect")
     assert record["status"] == "graded"
 
 
@@ -260,10 +260,10 @@ def test_nothing_escaped_the_sandbox(attacked):
 
 def test_tampering_is_reported_for_the_instructor(attacked):
     course, _, _, _ = attacked
-    record = load_record(course.root, Task("toy", "input_transformer"))
+    record = load_record(course.root, "toy", "input_transformer")
     suspicious = " ".join(s for nb in record["notebooks"].values() for s in nb["suspicious"])
     assert "input_transformers_post" in suspicious
-    record = load_record(course.root, Task("toy", "aa_honest_twin"))
+    record = load_record(course.root, "toy", "aa_honest_twin")
     assert not any(nb["suspicious"] for nb in record["notebooks"].values())
 
 

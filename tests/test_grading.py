@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 from autograder._env import tool_env
-from autograder.batch.run import Options, Task, grade, load_record
+from autograder.batch.coordinator import MAX_NOTEBOOK_BYTES
+from autograder.batch.run import Options, grade, load_record
 from tests.grading_fixture import EXCITATION, GAP, POINTS, answered, cell_of, make_course
 
 FULL = POINTS
@@ -74,16 +75,24 @@ def build_submissions(course):
     subs["json_not_notebook"] = ('{"answer": 42}', set(FULL), "not a notebook")
     subs["empty_file"] = (b"", set(FULL), "empty")
     subs["other_assignment"] = (answered(course, aid="other"), set(FULL), "not a notebook of toy")
+    subs["oversized"] = (None, set(FULL), "more than the 32 MiB a notebook may be")
     return subs
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+#: the two executors: the task that grades a submission is the same, only where it runs differs
+EXECUTORS = {"--jobs 2": {"jobs": 2}, "--cluster local:2": {"jobs": 0, "cluster": "local:2"}}
+
+
+@pytest.fixture(scope="module", params=list(EXECUTORS))
+def graded(request, tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("grading"))
     subs = build_submissions(course)
     for student, (content, _, _) in subs.items():
-        course.submit(student, "toy", content)
-    summary = grade(course.root, ["toy"], Options(**FAST))
+        if content is not None:
+            course.submit(student, "toy", content)
+    with open(course.submit("oversized", "toy", b""), "wb") as fh:
+        fh.truncate(MAX_NOTEBOOK_BYTES + 1)      # sparse: costs no disk
+    summary = grade(course.root, ["toy"], Options(**{**FAST, **EXECUTORS[request.param]}))
     return course, subs, summary
 
 
@@ -98,7 +107,7 @@ def test_batch_finishes_and_grades_everyone(graded):
     "os_exit_at_top", "sleeps_forever", "test_cell_deleted",
     "test_cells_deleted_after_visible_test", "test_cell_edited",
     "metadata_changed", "metadata_stripped", "duplicated_grade_id", "not_json",
-    "json_not_notebook", "empty_file", "other_assignment"])
+    "json_not_notebook", "empty_file", "other_assignment", "oversized"])
 def test_bad_submission_loses_only_what_it_affects(graded, student):
     course, subs, _ = graded
     _, zero, note = subs[student]
@@ -108,7 +117,7 @@ def test_bad_submission_loses_only_what_it_affects(graded, student):
         assert top == FULL[cell]
         expected = 0 if cell in zero else FULL[cell]
         assert score == expected, (student, cell, score, scores)
-    record = load_record(course.root, Task("toy", student))
+    record = load_record(course.root, "toy", student)
     assert record["status"] == "graded"
     text = json.dumps(record)
     if note:
@@ -118,7 +127,7 @@ def test_bad_submission_loses_only_what_it_affects(graded, student):
 def test_messages_name_the_problem(graded):
     course, _, _ = graded
     def messages(student):
-        record = load_record(course.root, Task("toy", student))
+        record = load_record(course.root, "toy", student)
         return " ".join(c["message"] for nb in record["notebooks"].values() for c in nb["cells"])
     assert "time limit" in messages("infinite_loop")
     assert "killed the kernel" in messages("os_exit_in_forward")
@@ -132,10 +141,15 @@ def test_submitted_files_are_never_modified(graded):
     assert raw.read_bytes() == b"this is not json {"
 
 
-def test_graded_submissions_are_skipped_and_force_regrades(graded):
-    course, subs, _ = graded
+def test_graded_submissions_are_skipped_and_force_regrades(tmp_path):
+    course = make_course(tmp_path)
+    students = ["perfect", "s1", "s2"]
+    for student in students:
+        course.submit(student, "toy", answered(course))
+    first = grade(course.root, ["toy"], Options(**FAST))
+    assert len(first.graded) == len(students)
     again = grade(course.root, ["toy"], Options(**FAST))
-    assert not again.graded and len(again.skipped) == len(subs)
+    assert not again.graded and len(again.skipped) == len(students)
     course.submit("perfect", "toy", answered(course, {"global_avg_pool": GAP.replace("mean",
                                                                                      "amax")}))
     changed = grade(course.root, ["toy"], Options(**FAST))
@@ -143,7 +157,7 @@ def test_graded_submissions_are_skipped_and_force_regrades(graded):
     assert course.scores("toy", "perfect")["global_avg_pool_values"][0] == 0
     course.submit("perfect", "toy", answered(course))
     forced = grade(course.root, ["toy"], Options(**{**FAST, "force": True}))
-    assert len(forced.graded) == len(subs)
+    assert len(forced.graded) == len(students)
     assert course.scores("toy", "perfect")["global_avg_pool_values"][0] == 2
 
 

@@ -2,9 +2,11 @@
 
 The mutation suite's implementations (correct ones in many styles, and wrong ones) are run through
 both subjects with the same seed: `run_check` in this process, and an isolated
-:class:`~autograder.kernel.session.KernelSubject` whose kernel holds the mutant's cell. Every family must
-give the same verdict and the same mistake label. By default a subset runs (every correct mutant
-and two wrong ones per exercise); ``AUTOGRADER_ISOLATION_ALL=1`` runs all of them.
+:class:`~autograder.kernel.session.KernelSubject` whose kernel holds the mutant's cell, once in the
+OS sandbox (bubblewrap) and once without it (issue #11: honest submissions get the same scores
+with and without the OS sandbox). Every family must give the same verdict and the same mistake
+label. By default a subset runs (every correct mutant and two wrong ones per exercise);
+``AUTOGRADER_ISOLATION_ALL=1`` runs all of them.
 """
 from __future__ import annotations
 
@@ -34,9 +36,10 @@ def _chosen() -> list[registry.Mutant]:
     return chosen
 
 
-@pytest.fixture(scope="module")
-def kernel():
-    session = KernelSession(isolated=True, limits=Limits(exercise_timeout=60.0)).start()
+@pytest.fixture(scope="module", params=["bwrap", "none"])
+def kernel(request):
+    session = KernelSession(isolated=True, limits=Limits(exercise_timeout=60.0),
+                            sandbox=request.param).start()
     yield session
     session.shutdown()
 

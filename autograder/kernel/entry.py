@@ -1,8 +1,10 @@
 """Entry point of a grading kernel: ``python -m autograder.kernel.entry -f CONNECTION_FILE ...``.
 
-Before the IPython kernel starts, it sets the process's resource limits, moves into the sandbox
-folder and loads what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when
-the notebook's given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
+Before the IPython kernel starts, it gives up root where it was started as root inside the OS
+sandbox (``--user UID:GID``: a root grader's kernel switches to ids of its own, and loses every
+capability with it), sets the process's resource limits, moves into the sandbox folder and loads
+what every lesson needs (torch, numpy, matplotlib, coursekit, and scse_ref when the notebook's
+given cells use it), so that student code starts in seconds. In ``--isolated`` mode it also:
 
 - loads the call executor (``autograder/wire/executor.py``, ``protocol.py``) under a private package
   name, without the grader's other modules, and exposes it as ``__autograder_call__``;
@@ -71,6 +73,8 @@ def _parse(argv: list[str]):
     p.add_argument("--memory-mb", type=int, default=None, help="address space limit")
     p.add_argument("--cpu-seconds", type=int, default=None, help="CPU time limit of the kernel")
     p.add_argument("--processes", type=int, default=None, help="process limit (non-root)")
+    p.add_argument("--user", default=None, help="UID:GID to switch to before anything else "
+                   "(a kernel started as root inside the OS sandbox)")
     p.add_argument("--isolated", action="store_true")
     p.add_argument("--no-reference", action="store_true", help="make scse_ref unimportable "
                    "(for notebooks whose given cells do not use it)")
@@ -150,8 +154,25 @@ def _read_only_roots() -> list[str]:
     return sorted(roots)
 
 
+def _switch_user(spec: str) -> None:
+    """Become ``UID:GID`` for good: real, effective and saved ids, no supplementary groups. From
+    root to another uid the kernel clears every capability; it is checked here."""
+    uid, gid = (int(x) for x in spec.split(":"))
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise SystemExit(f"could not switch to {spec}")
+    with open("/proc/self/status") as status:
+        caps = {k: v.strip() for k, v in (line.split(":", 1) for line in status if ":" in line)}
+    if int(caps.get("CapEff", "0"), 16) or int(caps.get("CapPrm", "0"), 16):
+        raise SystemExit("capabilities left after switching user")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.user:
+        _switch_user(args.user)
     sandbox = os.path.realpath(args.sandbox)
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_AS, None if args.memory_mb is None else args.memory_mb * 2 ** 20)

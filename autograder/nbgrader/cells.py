@@ -20,22 +20,28 @@ def read(path: str | Path) -> "nbformat.NotebookNode":
         raw = path.read_bytes()
     except OSError as exc:
         raise NotebookError(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse(raw, str(path))
+
+
+def parse(raw: bytes, name: str) -> nbformat.NotebookNode:
+    """The notebook in ``raw`` (the bytes of the file ``name``), refusing with a clear message,
+    which starts with ``name``, what is not one."""
     if not raw.strip():
-        raise NotebookError(f"{path}: the file is empty; expected a Jupyter notebook (.ipynb)")
+        raise NotebookError(f"{name}: the file is empty; expected a Jupyter notebook (.ipynb)")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise NotebookError(f"{path}: not JSON ({exc}); expected a Jupyter notebook (.ipynb)") \
+        raise NotebookError(f"{name}: not JSON ({exc}); expected a Jupyter notebook (.ipynb)") \
             from None
     if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
-        raise NotebookError(f"{path}: JSON but not a notebook (no 'cells' / 'nbformat'); "
+        raise NotebookError(f"{name}: JSON but not a notebook (no 'cells' / 'nbformat'); "
                             "expected a Jupyter notebook (.ipynb)")
     import nbformat
 
     try:
         return nbformat.reads(raw.decode(), as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds
-        raise NotebookError(f"{path}: not a valid notebook ({exc})") from None
+        raise NotebookError(f"{name}: not a valid notebook ({exc})") from None
 
 
 def grade_id(cell) -> str | None:

@@ -28,47 +28,25 @@ name, an error) is HTML-escaped.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-RECORDS = ".autograder/records"
+from ..nbgrader.store import RECORDS, course_dirs, load_config, load_record
+
 REPORTS = "reports"
+__all__ = ["RECORDS", "REPORTS", "load_record", "write_reports"]
 
 
-def _config_dirs(root: Path) -> dict[str, str]:
-    from traitlets.config.loader import PyFileConfigLoader
-
-    dirs = {"source_directory": "source", "release_directory": "release",
-            "submitted_directory": "submitted", "feedback_directory": "feedback"}
-    if (root / "nbgrader_config.py").exists():
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-        for key in dirs:
-            value = config.CourseDirectory.get(key)
-            if isinstance(value, str) and value:
-                dirs[key] = value
-    return dirs
+def _config_dirs(root: Path, config=None) -> dict[str, str]:
+    """The course's folders, from its configuration (loaded here when not given)."""
+    return course_dirs(config if config is not None else load_config(root))
 
 
-def load_record(root: Path, assignment: str, student: str) -> dict | None:
-    path = root / RECORDS / assignment / student / "_submission.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def write_reports(root: Path, assignments: list[str], *, gradescope: bool = False) -> Path:
+def write_reports(root: Path, assignments: list[str], *, gradescope: bool = False,
+                  config=None) -> Path:
     """Write grades.csv, the feedback, the class reports (and Gradescope's results.json) of
     ``assignments`` (default: every assignment of the gradebook); return ``reports/``, the folder
-    of the class report (its ``index.html`` links the rest)."""
+    of the class report (its ``index.html`` links the rest). ``config``: the course's
+    configuration, when the caller has loaded it (else it is loaded once here)."""
     # the pieces import this module's helpers: imported here, when everything is loaded
     from .class_report import class_report, safe_name, write_index
     from .feedback import write_feedback
@@ -83,8 +61,9 @@ def write_reports(root: Path, assignments: list[str], *, gradescope: bool = Fals
 
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
             assignments = sorted(a.name for a in gb.assignments)
-    data = collect(root, list(assignments))
-    dirs = _config_dirs(root)
+    config = config if config is not None else load_config(root)
+    data = collect(root, list(assignments), config)
+    dirs = _config_dirs(root, config)
     write_grades_csv(data, folder / "grades.csv")
     write_feedback(data, dirs)
     for a in data.assignments:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .build import _write_text
+from ..nbgrader.store import atomic_write
 from .feedback import grade_class
 from .model import (NOT_GRADED, NOT_SUBMITTED, Assignment, ClassData, Submission,
-                    exercise_score, fmt, title)
+                    exercise_score, fmt, not_os_isolated, title)
 from .render import render
 
 # --- hints, grouped ---------------------------------------------------------------------------
@@ -220,8 +220,9 @@ def class_report(data: ClassData, a: Assignment, dirs: dict, folder: Path) -> Pa
                   summary=_summary(a, subs, handed), figures=_figures(a, handed, folder),
                   groups=groups, mistakes_png=mistakes_png, trouble=trouble, flagged=flagged,
                   timing=_timing(a, handed), exercises=a.exercises(),
-                  students=[_student_row(a, s, dirs) for s in subs])
-    return _write_text(folder / "index.html", page)
+                  students=[_student_row(a, s, dirs) for s in subs],
+                  unconfined=not_os_isolated(handed))
+    return atomic_write(folder / "index.html", page)
 
 
 def write_index(data: ClassData, folder: Path) -> Path:
@@ -234,5 +235,6 @@ def write_index(data: ClassData, folder: Path) -> Path:
                      "errors": sum(1 for s in handed if s.status == "error"),
                      "mean": f"{statistics.mean(s.score for s in handed):.2f}" if handed
                      else "–", "max_score": a.max_score})
-    return _write_text(folder / "index.html", render("index.html.j2", title="Class reports",
-                                                     rows=rows))
+    unconfined = not_os_isolated([s for a in data.assignments for s in data.of(a.name)])
+    return atomic_write(folder / "index.html", render("index.html.j2", title="Class reports",
+                                                     rows=rows, unconfined=unconfined))

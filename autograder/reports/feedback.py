@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .build import _write_text
+from ..nbgrader.store import atomic_write
 from .model import (NOT_GRADED, NOT_SUBMITTED, UNGRADED, WHERE, Assignment, CellResult,
                     ClassData, Submission, exercise_score, title)
 from .render import render
@@ -92,7 +92,7 @@ def write_feedback(data: ClassData, dirs: dict) -> list[Path]:
                 continue
             folder = feedback / sub.student / a.name
             for nb in a.notebooks:
-                written.append(_write_text(folder / f"{nb}.html", feedback_html(sub, a, nb)))
+                written.append(atomic_write(folder / f"{nb}.html", feedback_html(sub, a, nb)))
             for name in ("timestamp.txt", "submission_secret.txt"):
                 src = submitted / sub.student / a.name / name
                 if src.is_file():

@@ -9,8 +9,10 @@ over all the assignments. A grade cell whose id names no exercise has one column
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from ..nbgrader.store import atomic_write
 from .model import ClassData, exercise_score, fmt
 
 
@@ -30,10 +32,8 @@ def grade_columns(data: ClassData) -> list[str]:
 
 
 def write_grades_csv(data: ClassData, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     cols = grade_columns(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as fh:
+    with io.StringIO(newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(cols)
         top = sum(a.max_score for a in data.assignments)
@@ -52,5 +52,4 @@ def write_grades_csv(data: ClassData, path: Path) -> Path:
                 total += sub.score
             row["total"], row["max"] = fmt(total), fmt(top)
             writer.writerow([row.get(c, "") for c in cols])
-    tmp.replace(path)
-    return path
+        return atomic_write(path, fh.getvalue())

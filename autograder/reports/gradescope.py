@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .build import _write_text
+from ..nbgrader.store import atomic_write
 from .model import NOT_SUBMITTED, UNGRADED, WHERE, Assignment, ClassData, Submission
 
 
@@ -44,6 +44,6 @@ def write_gradescope(data: ClassData, folder: Path) -> list[Path]:
         for sub in data.of(a.name):
             if sub.status == NOT_SUBMITTED:
                 continue
-            written.append(_write_text(folder / sub.student / a.name / "results.json",
+            written.append(atomic_write(folder / sub.student / a.name / "results.json",
                                        json.dumps(gradescope_results(sub, a), indent=1)))
     return written

@@ -145,14 +145,15 @@ def _cell_order(root: Path, dirs: dict, assignment: str, notebook: str) -> list[
     return []
 
 
-def collect(root: Path, assignments: list[str]) -> ClassData:
-    """Everything the reports show, from the gradebook and the records."""
+def collect(root: Path, assignments: list[str], config=None) -> ClassData:
+    """Everything the reports show, from the gradebook and the records (``config``: the
+    course's configuration, when the caller has loaded it)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from ..exercises import EXERCISES
 
     root = Path(root).resolve()
-    dirs = _config_dirs(root)
+    dirs = _config_dirs(root, config)
     out_assignments: list[Assignment] = []
     subs: dict[tuple[str, str], Submission] = {}
     students: set[str] = set()
@@ -213,3 +214,10 @@ def collect(root: Path, assignments: list[str]) -> ClassData:
                 for r in sub.results:
                     r.verdict = verdicts.get((r.cell.notebook, r.cell.grade_id))
     return ClassData(root, out_assignments, ordered, subs)
+
+
+def not_os_isolated(subs: list[Submission]) -> list[str]:
+    """Students with a notebook graded without the OS sandbox (``--sandbox none``)."""
+    return sorted({s.student for s in subs
+                   for nb in ((s.record or {}).get("notebooks") or {}).values()
+                   if nb.get("sandbox") == "none"})

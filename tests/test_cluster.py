@@ -272,9 +272,12 @@ def test_dead_workers_lose_nothing_and_a_submission_that_kills_two_is_given_up(
     course = copy_of(template, tmp_path / "course")
     for student in ("bob", "dee"):
         shutil.rmtree(course.root / "submitted" / student)
-    course.submit("unlucky", "toy", answered(course, {"global_avg_pool": stalls("unlucky")}))
-    course.submit("doomed", "toy", answered(course, {"global_avg_pool": stalls("doomed")}))
-    killer = Killer({"unlucky": 1, "doomed": 2})
+    # markers of this run only: a kernel of the other run may still stall on the cluster's
+    # workers (Dask starts a task that was given up once more), and must not be taken for ours
+    marks = {student: f"{student}-{where}-{tmp_path.name}" for student in ("unlucky", "doomed")}
+    course.submit("unlucky", "toy", answered(course, {"global_avg_pool": stalls(marks["unlucky"])}))
+    course.submit("doomed", "toy", answered(course, {"global_avg_pool": stalls(marks["doomed"])}))
+    killer = Killer({marks["unlucky"]: 1, marks["doomed"]: 2})
     killer.start()
     try:
         options = Options(**FAST, **({"cluster": cluster.address} if where == "cluster"
@@ -283,8 +286,8 @@ def test_dead_workers_lose_nothing_and_a_submission_that_kills_two_is_given_up(
     finally:
         killer.done.set()
         killer.join()
-    assert len(killer.killed["unlucky"]) == 1 and len(killer.killed["doomed"]) == 2, \
-        killer.killed
+    assert len(killer.killed[marks["unlucky"]]) == 1 and \
+        len(killer.killed[marks["doomed"]]) == 2, killer.killed
     assert [t.student for t, _ in summary.failed] == ["doomed"]
     assert "2 grading workers died" in summary.failed[0][1]
     record = load_record(course.root, "toy", "doomed")

@@ -5,7 +5,7 @@
   and the class's data consistent with the lessons (every answer replaces a solution cell that
   exists, every expectation names an exercise of its assignment).
 - The whole demo once, end to end (release, collect, grade, report; a few minutes on 2 cores):
-  each submission's scores in nbgrader's gradebook are what autograder/demo_students.py expects
+  each submission's scores in nbgrader's gradebook are what autograder/demo/students.py expects
   (a bad case loses the exercise it breaks, nothing else), the grading records say what happened,
   and the reports exist.
 """

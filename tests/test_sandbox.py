@@ -464,3 +464,35 @@ def test_why_a_root_grader_needs_uids_of_its_own(tmp_path):
                          timeout=120, env=os_sandbox.kernel_env(str(work)))
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == 20
+
+
+def test_a_deep_temporary_folder_still_gives_the_kernel_sockets_it_can_bind(tmp_path,
+                                                                            monkeypatch):
+    """A Unix socket's path holds 107 bytes: under a deep $TMPDIR (as pytest-xdist's folders
+    are) the kernel's IPC sockets would not fit, and every start failed ("File name too
+    long"). The session folder then goes to /tmp."""
+    import tempfile
+
+    from autograder.kernel.session import SOCKET_PATH_MAX
+
+    deep = tmp_path / ("deep" * 20)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    session = KernelSession(isolated=True, limits=Limits(memory_mb=2048)).start()
+    try:
+        assert not str(session.folder).startswith(str(deep))
+        sockets = [p for p in (session.folder / "ipc").iterdir()]
+        assert sockets and all(len(os.fsencode(p)) <= SOCKET_PATH_MAX for p in sockets), sockets
+        ran = session.execute("print(6 * 7)", 60)
+        assert ran.status == Status.OK and ran.outputs[0]["text"] == "42\n", ran
+    finally:
+        session.shutdown()
+    short = Path(tempfile.mkdtemp(dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(short))
+    ordinary = KernelSession(isolated=True)
+    try:
+        assert ordinary.folder.parent == short, "a short $TMPDIR is used as it is"
+    finally:
+        import shutil
+
+        shutil.rmtree(short, ignore_errors=True)

@@ -54,6 +54,21 @@ class Execution:
     limit: str = ""            # on a timeout, which limit stopped it: "cpu" or "wall"
 
 
+#: a Unix socket's path holds at most 107 bytes (``sun_path``); the kernel's IPC sockets are
+#: ``<session folder>/ipc/kernel-<n>``, the session folder ``autograder-sandbox-XXXXXXXX``
+SOCKET_PATH_MAX = 107
+_AFTER_PARENT = len("/autograder-sandbox-XXXXXXXX/ipc/kernel-123456")
+
+
+def session_parent() -> str | None:
+    """The folder for kernel session folders: the temporary folder (``None``: tempfile's
+    choice), or ``/tmp`` where the temporary folder's path is too long for the kernel's sockets
+    (a deep ``$TMPDIR`` would otherwise fail every kernel start with "File name too long")."""
+    if len(os.fsencode(tempfile.gettempdir())) + _AFTER_PARENT <= SOCKET_PATH_MAX:
+        return None
+    return "/tmp"
+
+
 class KernelSession:
     """One grading kernel in its own sandbox folder.
 
@@ -75,7 +90,7 @@ class KernelSession:
         self.reference = reference
         self.limits = limits or Limits()
         self.os_sandbox = sandbox
-        self.folder = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-sandbox-", dir=session_parent()))
         self.sandbox = self.folder / "work"          # the kernel's folder, its only writable one
         self.sandbox.mkdir()
         (self.folder / "ipc").mkdir()

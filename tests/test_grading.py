@@ -206,3 +206,39 @@ def test_a_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path):
     assert {t.student for t in summary.graded} == set(students) - first
     for s in students:
         assert course.scores("toy", s) == {k: (float(v), float(v)) for k, v in FULL.items()}
+
+
+def test_a_worker_starts_a_kernel_ahead_only_while_a_task_is_left_for_it():
+    """A kernel started ahead for nothing costs a whole start-up: with 2 workers and 5
+    submissions, the last two sent (one per worker) start none."""
+    from autograder.batch.executors import _Queue
+    from autograder.batch.task import AssignmentSpec, TaskInput
+    from autograder.kernel.limits import Limits
+
+    spec = AssignmentSpec("toy", {})
+    queue = _Queue((TaskInput("toy", f"s{i}", {}, spec, "isolated", Limits(), i)
+                    for i in range(5)), jobs=2)
+    sent = [queue.next() for _ in range(5)]
+    assert [t.student for t in sent] == [f"s{i}" for i in range(5)]
+    assert [t.ahead for t in sent] == [True, True, True, False, False]
+    assert queue.next() is None
+    queue.again.append(sent[1])          # its worker died: it is sent again, with nothing after
+    assert queue.next().student == "s1" and queue.next() is None
+
+
+def test_a_kernel_started_ahead_is_taken_and_none_is_started_for_nothing():
+    from autograder.kernel.limits import Limits
+    from autograder.nbgrader.grader import _Spare
+
+    spare = _Spare()
+    limits = Limits(memory_mb=2048)
+    first = spare.take(True, limits, [], reference=False, ahead=True)
+    try:
+        started = spare.pending.result(timeout=300)
+        second = spare.take(True, limits, [], reference=False, ahead=False)
+        assert second is started, "the kernel started ahead was not used"
+        assert spare.pending is None, "a kernel was started ahead for nothing"
+        second.shutdown()
+    finally:
+        first.shutdown()
+        spare.close()

@@ -23,6 +23,7 @@ while it waited for a busy worker:
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -92,6 +93,31 @@ class _Process:
         self.conn.close()
 
 
+class _Queue:
+    """The tasks still to send to local workers: first those whose worker died (``again``), then
+    the inputs, read one task per worker ahead. Each task sent says whether its worker should
+    start a kernel for the next one: only while at least one task per worker is still waiting
+    (a kernel started ahead for nothing costs a whole start-up)."""
+
+    def __init__(self, inputs: Iterable[TaskInput], jobs: int):
+        self.inputs = iter(inputs)
+        self.jobs = jobs
+        self.read: deque[TaskInput] = deque()
+        self.again: deque[TaskInput] = deque()
+
+    def next(self) -> TaskInput | None:
+        while len(self.read) <= self.jobs:
+            task = next(self.inputs, None)
+            if task is None:
+                break
+            self.read.append(task)
+        task = self.again.popleft() if self.again else \
+            (self.read.popleft() if self.read else None)
+        if task is None:
+            return None
+        return dataclasses.replace(task, ahead=len(self.again) + len(self.read) >= self.jobs)
+
+
 class LocalExecutor:
     """``jobs`` local worker processes (spawned), each grading one task at a time."""
 
@@ -111,8 +137,7 @@ class LocalExecutor:
         from multiprocessing.connection import wait
 
         ctx = mp.get_context("spawn")
-        inputs = iter(inputs)
-        again: deque[TaskInput] = deque()    # running on a worker that died: run them again
+        queue = _Queue(inputs, self.jobs)
         deaths: dict[tuple, int] = {}        # (assignment, student) -> workers died running it
         workers = [_Process(ctx) for _ in range(self.jobs)]
         clean = False
@@ -120,14 +145,14 @@ class LocalExecutor:
             while True:
                 for i, worker in enumerate(workers):
                     if worker.task is None:
-                        task = again.popleft() if again else next(inputs, None)
+                        task = queue.next()
                         if task is None:
                             continue
                         try:
                             worker.conn.send(task)
                             worker.task = task
                         except OSError:          # it died between two tasks: not the task's doing
-                            again.appendleft(task)
+                            queue.again.appendleft(task)
                             worker.stop(wait=False)
                             workers[i] = _Process(ctx)
                 busy = [w for w in workers if w.task is not None]
@@ -161,7 +186,7 @@ class LocalExecutor:
                     if deaths[key] > ALLOWED_FAILURES:
                         yield task, given_up(task, deaths[key])
                     else:
-                        again.append(task)
+                        queue.again.append(task)
                 yield None
             clean = True
         finally:

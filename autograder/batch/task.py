@@ -110,6 +110,9 @@ class TaskInput:
     unreadable: dict[str, str] = field(default_factory=dict)
     #: "bwrap": the kernels in the OS sandbox; "none": without it (the records say so)
     sandbox: str = "bwrap"
+    #: whether this worker is likely to get another submission after this one: only then does
+    #: it start a kernel ahead (one started for nothing costs a whole start-up)
+    ahead: bool = True
 
 
 # --- the output ---------------------------------------------------------------------------------
@@ -348,7 +351,7 @@ def grade_submission(task: TaskInput) -> TaskOutput:
         _prepare_process()
         staged, out.notes = stage(task)
         with tempfile.TemporaryDirectory(prefix="autograder-task-") as tmp:
-            for name, nb in staged.items():
+            for i, (name, nb) in enumerate(staged.items()):
                 notebook = task.spec.notebooks[name]
                 resources = {"unique_key": name, "metadata": {"path": tmp},
                              "nbgrader": {"student": task.student, "assignment": task.assignment,
@@ -357,7 +360,8 @@ def grade_submission(task: TaskInput) -> TaskOutput:
                 path = Path(tmp) / f"{name}.ipynb"
                 path.write_text(nbformat.writes(nb), encoding="utf-8")
                 report = grade_notebook(path, nb, mode=task.mode, limits=task.limits,
-                                        seed=task.seed, sandbox=task.sandbox)
+                                        seed=task.seed, sandbox=task.sandbox,
+                                        ahead=task.ahead or i < len(staged) - 1)
                 nb, resources = _run(_AFTER_GRADING, nb, resources, task.spec)
                 scores, comments = scores_and_comments(nb)
                 nb, resources = _run(("CheckCellMetadata",), nb, resources, task.spec)

@@ -4,8 +4,9 @@
 sandboxed kernel (:mod:`autograder.kernel.sandbox`, :mod:`autograder.kernel.policy`); test
 cells never run there. Their check calls are read from the cell source that nbgrader restored
 from its gradebook, and every check runs in this process against a
-:class:`~autograder.kernel.session.KernelSubject`, which asks the kernel for outputs as data. The verdict is written into the test cell as its output, so nbgrader's own
-``SaveAutoGrades`` puts the score into the gradebook.
+:class:`~autograder.kernel.session.KernelSubject`, which asks the kernel for outputs as data.
+The verdict is written into the test cell as its output, so nbgrader's own ``SaveAutoGrades``
+puts the score into the gradebook.
 
 ``in-kernel``: nbgrader's usual way, every cell (test cells too) runs in the student's kernel,
 with the same kernel handling: time limits, restarts after a crash, capped output.
@@ -467,7 +468,10 @@ class _Spare:
             return None
 
     def take(self, isolated: bool, limits: Limits, files: list[Path],
-             reference: bool = True, sandbox: str = "bwrap") -> KernelSession:
+             reference: bool = True, sandbox: str = "bwrap",
+             ahead: bool = True) -> KernelSession:
+        """The spare kernel started for this key (or a fresh one), with ``files`` copied in;
+        ``ahead``: start the next spare now (another notebook is expected)."""
         key = (isolated, limits, reference, sandbox)
         with self.lock:
             wanted = self.key == key
@@ -478,7 +482,8 @@ class _Spare:
             if session is None:
                 session = KernelSession(isolated=isolated, limits=limits, reference=reference,
                                         sandbox=sandbox).start()
-            self._start(key)
+            if ahead:
+                self._start(key)
         for f in files:
             shutil.copy(f, session.sandbox / Path(f).name)
         return session
@@ -524,26 +529,27 @@ def needs_reference(nb) -> bool:
 def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
                ahead: bool = True, sandbox: str = "bwrap") -> NotebookReport:
     """Grade notebook ``nb`` (read from ``path``) in a fresh kernel; fills in its outputs.
-    ``sandbox``: ``"bwrap"`` (the OS sandbox; :class:`~autograder.kernel.sandbox.SandboxUnavailable`
-    when it cannot be made) or ``"none"``."""
+    ``ahead``: start the kernel of the next notebook while this one is graded (a kernel started
+    ahead for nothing costs a whole start-up). ``sandbox``: ``"bwrap"`` (the OS sandbox;
+    :class:`~autograder.kernel.sandbox.SandboxUnavailable` when it cannot be made) or
+    ``"none"``."""
     files = [path] if path.exists() else []
     reference = mode != "isolated" or needs_reference(nb)
-    session = SPARE.take(mode == "isolated", limits, files, reference, sandbox) if ahead else \
-        KernelSession(isolated=mode == "isolated", limits=limits, files=files,
-                      reference=reference, sandbox=sandbox).start()
+    session = SPARE.take(mode == "isolated", limits, files, reference, sandbox, ahead=ahead)
     try:
         return NotebookGrader(session, mode=mode, limits=limits, seed=seed).grade(nb, path.stem)
     finally:
         session.shutdown()
 
 
-def grade_notebook(path: Path, nb, *, mode: str, limits: Limits,
-                   seed: int | None = None, sandbox: str = "bwrap") -> NotebookReport:
+def grade_notebook(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
+                   sandbox: str = "bwrap", ahead: bool = True) -> NotebookReport:
     """Grade notebook ``nb`` (its file is ``path``) as nbgrader's ``Execute`` step would run it:
     fills in its outputs and returns the verdicts. What plain ``nbgrader autograde``
     (:class:`GradingExecute`) and ``python -m autograder grade`` (its task,
     :mod:`autograder.batch.task`) both run."""
-    report = grade_file(path, nb, mode=mode, limits=limits, seed=seed, sandbox=sandbox)
+    report = grade_file(path, nb, mode=mode, limits=limits, seed=seed, sandbox=sandbox,
+                        ahead=ahead)
     report.notes += _restored_cells(nb)
     return report
 

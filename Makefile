@@ -11,7 +11,7 @@ PEERS := $(VENV)/peers
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lab check grade bench gpu-check release clean
+.PHONY: setup demo test test-fast lab check grade bench gpu-check release clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,18 @@ $(STAMP): pyproject.toml requirements-peers.txt
 demo: setup
 	$(PY) -m autograder demo
 
+# Every test, spread over TEST_JOBS processes (tests that share a class graded once stay on one;
+# tests/conftest.py). make test-fast: the edit-run loop (reference, judge on one seed, parity,
+# doctests, one kernel smoke test).
+TEST_JOBS ?= 3
+FAST_TESTS := tests/test_scse_ref.py tests/test_oracles.py tests/test_parity.py \
+	tests/test_layout.py tests/test_exercises_lesson0*.py tests/test_mutation.py \
+	tests/test_sandbox.py::test_the_kernel_runs_unprivileged scse_ref autograder coursekit
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+
+test-fast: setup
+	COURSE_TEST_SEEDS=1 $(PY) -m pytest -n 2 --dist loadgroup -q $(FAST_TESTS)
 
 # The course's lab settings (jupyter/lab-settings): no "Jupyter news" pop-up, no update check.
 lab: setup

@@ -21,3 +21,40 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# --- spreading the suite over processes (pytest-xdist, ``--dist loadgroup``) ---------------------
+#
+# A module-scoped fixture is built once in every worker process that runs one of its tests, and
+# the heavy ones grade a whole class. So the tests that share one (with the same parameter) get a
+# group and run on one worker (``make test``: ``--dist loadgroup``); a test that shares none goes
+# wherever a worker is free. Independent
+# heavy fixtures (one scratch course per lesson, one batch per grading mode) then build at the
+# same time on different workers.
+
+#: fixtures cached by hand across the tests of a module (not by pytest's scope), by parameter
+_CACHED = {("test_lessons.py", "graded"): "aid"}
+
+
+def _shared(item) -> list[str]:
+    """The module-scoped fixtures (with their parameters) that ``item`` uses."""
+    if not isinstance(item, pytest.Function) or item.path.parent.name != "tests":
+        return []                                    # doctests: anywhere
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    shared = []
+    for name in item.fixturenames:
+        defs = item._fixtureinfo.name2fixturedefs.get(name)
+        if (item.path.name, name) in _CACHED:
+            shared.append(f"{name}={params.get(_CACHED[(item.path.name, name)])}")
+        elif defs and defs[-1].scope in ("module", "package", "class"):
+            shared.append(f"{name}={params[name]}" if name in params else name)
+    return [f"{item.path.stem}:{key}" for key in shared]
+
+
+def pytest_itemcollected(item):
+    """Each test that shares a module fixture joins that fixture's group, marked as it is
+    collected (before xdist reads the groups). Where a test shares several, the group is the
+    first by name (tests/test_browser.py's "browser", tests/test_sandbox.py's "course")."""
+    shared = sorted(_shared(item))
+    if shared and item.get_closest_marker("xdist_group") is None:
+        item.add_marker(pytest.mark.xdist_group(shared[0]))

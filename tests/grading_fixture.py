@@ -8,7 +8,10 @@ in by mistake. Building it is real: ``nbgrader generate_assignment`` through
 """
 from __future__ import annotations
 
+import atexit
 import copy
+import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -78,8 +81,25 @@ def other_notebook() -> nbformat.NotebookNode:
     return nb
 
 
+#: extra configuration -> the course generated with it, once per test process
+_TEMPLATES: dict[str, Path] = {}
+
+
 def make_course(root: Path, extra_config: str = "") -> Course:
-    """A course at ``root`` with the assignments ``toy`` and ``other`` generated."""
+    """A course at ``root / "course"`` with the assignments ``toy`` and ``other`` generated: a copy
+    of one generated once per test process (``nbgrader generate_assignment`` takes seconds)."""
+    template = _TEMPLATES.get(extra_config)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="toy-course-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        _generate(template, extra_config)
+        _TEMPLATES[extra_config] = template
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template / "course", root / "course", symlinks=True)
+    return Course(root / "course")
+
+
+def _generate(root: Path, extra_config: str) -> Course:
     source = root / "_source"
     for aid, nb in (("toy", toy_notebook()), ("other", other_notebook())):
         (source / "solutions" / aid).mkdir(parents=True, exist_ok=True)

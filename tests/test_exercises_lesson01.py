@@ -15,9 +15,8 @@ from torch import nn
 import scse_ref
 from autograder import run_check
 from autograder.exercises import get
-from tests.helpers import first_failure
+from tests.helpers import SEEDS, first_failure
 
-SEEDS = (20240611, 7)
 
 
 # --- gap_head --------------------------------------------------------------------------------

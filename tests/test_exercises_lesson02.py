@@ -18,7 +18,7 @@ from torch import nn
 import scse_ref
 from autograder import run_check
 from autograder.exercises import get
-from tests.helpers import first_failure
+from tests.helpers import SEEDS, first_failure
 
 
 def width(c, r):
@@ -109,9 +109,6 @@ def test_reference_counts_are_the_lessons_numbers():
 
 
 # ----------------------------------------------------------------------------------------- eca
-
-SEEDS = (20240611, 7)
-
 
 def eca_kernel(channels, gamma=2, b=1):
     t = int(abs((math.log2(channels) + b) / gamma))

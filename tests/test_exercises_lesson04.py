@@ -16,10 +16,9 @@ from torch import nn
 import scse_ref
 from autograder import run_check
 from scse_ref import SCSE, ChannelSE, SEResidualBlock
-from tests.helpers import draw_double as _draw
+from tests.helpers import SEEDS, draw_double as _draw
 from tests.helpers import first_failure, notebook_answer
 
-SEEDS = (20240611, 7)
 
 
 # ----------------------------------------------------------------------------- the reference

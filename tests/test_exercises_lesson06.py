@@ -15,9 +15,8 @@ from torch import nn
 import scse_ref
 from autograder import EXERCISES
 from autograder import run_check
-from tests.helpers import first_failure, notebook_answer
+from tests.helpers import SEEDS, first_failure, notebook_answer
 
-SEEDS = (20240611, 7)
 
 
 # ----------------------------------------------------------------------------- smooth_sse

@@ -312,6 +312,32 @@ def test_the_user_namespace_layout_runs_unprivileged(tmp_path):
     assert not solutions
 
 
+def test_what_lies_under_tmp_stays_visible_over_the_private_tmp():
+    """A checkout in /tmp (its .venv, its course packages): the kernel's private /tmp is mounted
+    first, so the read-only binds land on top of it (mounted last, it hid the Python
+    environment and no kernel could start); the rest of the host's /tmp stays out of sight."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="sandbox-under-tmp-", dir="/tmp"))
+    try:
+        (folder / "seen.txt").write_text("here")
+        (folder.parent / f"{folder.name}-beside.txt").write_text("not here")
+        layout = os_sandbox.Layout.for_kernel(writable=[])
+        layout.read_only.append(str(folder))
+        code = (f"import os; print(open({str(folder / 'seen.txt')!r}).read(), "
+                f"os.path.exists({str(folder.parent / (folder.name + '-beside.txt'))!r}))")
+        out = subprocess.run([os_sandbox.find().path,
+                              *os_sandbox.arguments(layout, ids=os_sandbox.kernel_ids()), "--",
+                              sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, env=os_sandbox.kernel_env("/tmp"))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["here", "False"], out.stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder.parent / f"{folder.name}-beside.txt").unlink(missing_ok=True)
+
+
 # --- where the sandbox cannot be made ------------------------------------------------------------
 
 def _find_with(env: dict) -> subprocess.CompletedProcess:

@@ -203,6 +203,13 @@ def arguments(layout: Layout, *, ids: tuple[int, int] | None,
                    "--disable-userns", "--cap-drop", "ALL"]
     else:
         a.args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    # the private /proc, /dev and /tmp first: what is bound below lands on top of them, so a
+    # Python environment or a course package under /tmp (a checkout in /tmp) stays visible
+    a.args += ["--proc", "/proc", "--dev", "/dev",
+               "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    a.made.update({"/proc", "/dev", "/dev/shm"})
+    a.args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    a.made.add("/tmp")
     for path in _SYSTEM_READ_ONLY:
         if os.path.islink(path):
             a.parents(path)
@@ -216,11 +223,6 @@ def arguments(layout: Layout, *, ids: tuple[int, int] | None,
         a.args += ["--tmpfs", path]
     for device in sorted(Path("/dev").glob("nvidia*")):       # a GPU, where the grader has one
         a.args += ["--dev-bind-try", str(device), str(device)]
-    a.args += ["--proc", "/proc", "--dev", "/dev",
-               "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
-    a.made.update({"/proc", "/dev", "/dev/shm"})
-    a.args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
-    a.made.add("/tmp")
     for path in layout.writable:
         a.mount("--bind", path)
     for path in layout.files:

@@ -36,6 +36,7 @@ import nbformat
 import pytest
 
 from autograder._env import tool_env
+from autograder.demo.students import EXCITATION_SOFTMAX
 from autograder.exercises import get
 from autograder.nbgrader.cells import grade_id, nbgrader_meta
 from autograder.nbgrader.course import Course
@@ -47,18 +48,6 @@ AID = "02_channel_se"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("COURSE_BROWSER_TESTS") == "required"
 
-SOFTMAX_EXCITATION = '''class Excitation(nn.Module):
-    """The excitation of squeeze-and-excitation: (N, C) -> (N, C) weights in (0, 1)."""
-
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def forward(self, z):
-        return torch.softmax(self.fc2(torch.relu(self.fc1(z))), dim=1)
-'''
 SOFTMAX_HINT = "a softmax instead of a sigmoid"
 
 
@@ -297,7 +286,7 @@ def test_student_path_in_lesson_02(browser, student_lab):
         shot(page, "student-03-setup-ran")
 
         # 3. a wrong Excitation (softmax) and its visible check: the hint is on the page
-        set_source(page, "excitation", SOFTMAX_EXCITATION)
+        set_source(page, "excitation", EXCITATION_SOFTMAX)
         run_cell(page, "excitation")
         out = run_cell(page, "excitation_check")
         scroll_to(page, "excitation")
@@ -359,7 +348,7 @@ def graded_course(tmp_path_factory):
     course = Course.scratch(base / "course", [AID])
     answers = solution_answers()
     release = nbformat.read(course.release_notebook(AID), 4)
-    for student, replace in (("ada", {}), ("bob", {"excitation": SOFTMAX_EXCITATION})):
+    for student, replace in (("ada", {}), ("bob", {"excitation": EXCITATION_SOFTMAX})):
         nb = nbformat.from_dict(nbformat.reads(nbformat.writes(release), 4))
         for cell in nb.cells:
             if nbgrader_meta(cell).get("solution"):

@@ -55,9 +55,10 @@ class Execution:
 
 
 #: a Unix socket's path holds at most 107 bytes (``sun_path``); the kernel's IPC sockets are
-#: ``<session folder>/ipc/kernel-<n>``, the session folder ``autograder-sandbox-XXXXXXXX``
+#: ``<session folder>/ipc/kernel-<n>``, the session folder ``autograder-sandbox-`` and the 8
+#: characters tempfile draws
 SOCKET_PATH_MAX = 107
-_AFTER_PARENT = len("/autograder-sandbox-XXXXXXXX/ipc/kernel-123456")
+_AFTER_PARENT = len("/autograder-sandbox-") + 8 + len("/ipc/kernel-123456")
 
 
 def session_parent() -> str | None:

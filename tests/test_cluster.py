@@ -135,7 +135,8 @@ def worker_grading(marker: str) -> psutil.Process | None:
             if not os.path.exists(f"/proc/{proc.pid}/cwd/{marker}"):
                 continue
             for parent in proc.parents():
-                if "spawn_main" in " ".join(parent.cmdline()):
+                # a Dask worker (spawned by its nanny) or a local one (forked by the fork server)
+                if any(w in " ".join(parent.cmdline()) for w in ("spawn_main", "forkserver")):
                     return parent
         except (psutil.NoSuchProcess, PermissionError, FileNotFoundError):
             continue

@@ -56,16 +56,49 @@ def given_up(task: TaskInput, deaths: int) -> TaskOutput:
                             "with more memory per worker.")
 
 
-def _serve(conn) -> None:
-    """A local worker process: grade each task it is sent, until it is sent ``None``."""
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        conn.send(grade_submission(task))
+#: what a local worker imports before its first task. The workers are forked from one server
+#: process that has imported these once (multiprocessing's "forkserver"), instead of each starting
+#: a fresh interpreter that imports torch, nbformat and nbgrader again (about 3.5 s of CPU per
+#: worker; bench/bench_workers.py). The server lives as long as the process that grades, so the
+#: workers of later runs, and the fresh ones that replace a dead or retired worker, start in
+#: milliseconds.
+WORKER_PRELOAD = ("autograder.batch.executors", "autograder.batch.task",
+                  "autograder.nbgrader.grader", "autograder.exercises", "nbconvert.preprocessors",
+                  "nbgrader.preprocessors", "nbgrader.utils")
+
+
+def worker_context():
+    """The multiprocessing context of the local workers: the fork server where the platform has
+    one (Linux, macOS), else fresh interpreters ("spawn")."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(WORKER_PRELOAD))
+    return ctx
+
+
+def _serve(conn, environ: dict[str, str] | None = None) -> None:
+    """A local worker process: grade each task it is sent, until it is sent ``None``.
+    ``environ``: the grading process's environment when it started the worker (a forked worker
+    would otherwise have the fork server's, from the first run)."""
+    from ..nbgrader.grader import SPARE
+
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
+    try:
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            conn.send(grade_submission(task))
+    finally:
+        SPARE.close()   # a forked worker ends with os._exit: no atexit handler shuts it down
 
 
 class _Process:
@@ -73,7 +106,8 @@ class _Process:
 
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child,), name="autograder-worker")
+        self.proc = ctx.Process(target=_serve, args=(child, dict(os.environ)),
+                                name="autograder-worker")
         self.proc.start()
         child.close()
         self.task: TaskInput | None = None
@@ -119,7 +153,8 @@ class _Queue:
 
 
 class LocalExecutor:
-    """``jobs`` local worker processes (spawned), each grading one task at a time."""
+    """``jobs`` local worker processes (:func:`worker_context`), each grading one task at a
+    time."""
 
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)
@@ -133,10 +168,9 @@ class LocalExecutor:
         pass
 
     def run(self, inputs: Iterable[TaskInput]) -> Results:
-        import multiprocessing as mp
         from multiprocessing.connection import wait
 
-        ctx = mp.get_context("spawn")
+        ctx = worker_context()
         queue = _Queue(inputs, self.jobs)
         deaths: dict[tuple, int] = {}        # (assignment, student) -> workers died running it
         workers = [_Process(ctx) for _ in range(self.jobs)]

@@ -16,13 +16,18 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 setup: $(STAMP)
 
 # Idempotent: re-runs only when the dependency lists change. torch is installed first and pinned,
-# so that no later requirement can pull the registry's CUDA build.
+# so that no later requirement can pull the registry's CUDA build. rfc3987-syntax (jupyter-events
+# asks for jsonschema[format-nongpl]) is removed again: it builds about 35 Lark parsers when
+# jsonschema is imported, 0.75 s of CPU in every process that reads a notebook (nbformat), for an
+# "iri" string format that no Jupyter or nbgrader schema uses; without it jsonschema simply does
+# not check that format (jsonschema issue #1428).
 $(STAMP): pyproject.toml requirements-peers.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[test]" "torch==2.13.0" --config-settings editable_mode=compat
 	rm -rf $(PEERS) && $(PY) -m pip install -q --no-deps --target $(PEERS) -r requirements-peers.txt
+	$(PY) -m pip uninstall -q -y rfc3987-syntax
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 

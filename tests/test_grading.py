@@ -223,7 +223,32 @@ def test_a_worker_starts_a_kernel_ahead_only_while_a_task_is_left_for_it():
     assert [t.ahead for t in sent] == [True, True, True, False, False]
     assert queue.next() is None
     queue.again.append(sent[1])          # its worker died: it is sent again, with nothing after
-    assert queue.next().student == "s1" and queue.next() is None
+    again = queue.next()
+    assert again.student == "s1" and not again.ahead and queue.next() is None
+
+
+def test_the_kernel_started_ahead_is_made_for_the_assignment_that_comes_next(tmp_path):
+    """Workers take turns: with 2 workers, a worker's next submission is the one two places on.
+    Where the class moves from a lesson whose given cells do not use the reference to one whose
+    do, the kernel started ahead must allow it (one that does not fit is started again)."""
+    from autograder.batch.coordinator import Coordinator
+    from autograder.batch.executors import _Queue
+    from autograder.batch.task import TaskInput
+    from autograder.kernel.limits import Limits
+    from autograder.nbgrader.course import Course
+    from autograder.nbgrader.store import load_config
+
+    lessons = ["01_global_average_pooling", "02_channel_se"]
+    course = Course.scratch(tmp_path / "course", lessons)
+    with Coordinator(course.root, load_config(course.root)) as coordinator:
+        specs = coordinator.specs
+    assert not specs[lessons[0]].kernel_reference() and specs[lessons[1]].kernel_reference()
+    order = [lessons[0]] * 3 + [lessons[1]] * 2
+    queue = _Queue((TaskInput(a, f"s{i}", {}, specs[a], "isolated", Limits(), i)
+                    for i, a in enumerate(order)), jobs=2)
+    sent = [queue.next() for _ in order]
+    assert [t.next_spec.name if t.next_spec else None for t in sent] == \
+        [lessons[0], lessons[1], lessons[1], None, None]
 
 
 def test_a_kernel_started_ahead_is_taken_and_none_is_started_for_nothing():
@@ -235,10 +260,15 @@ def test_a_kernel_started_ahead_is_taken_and_none_is_started_for_nothing():
     first = spare.take(True, limits, [], reference=False, ahead=True)
     try:
         started = spare.pending.result(timeout=300)
-        second = spare.take(True, limits, [], reference=False, ahead=False)
+        second = spare.take(True, limits, [], reference=False, ahead=True, next_reference=True)
         assert second is started, "the kernel started ahead was not used"
+        assert spare.key == (True, limits, True, "bwrap"), "started ahead for the wrong notebook"
+        started = spare.pending.result(timeout=300)
+        third = spare.take(True, limits, [], reference=True, ahead=False)
+        assert third is started, "the kernel started ahead for a reference notebook was not used"
         assert spare.pending is None, "a kernel was started ahead for nothing"
         second.shutdown()
+        third.shutdown()
     finally:
         first.shutdown()
         spare.close()

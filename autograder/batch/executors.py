@@ -131,7 +131,9 @@ class _Queue:
     """The tasks still to send to local workers: first those whose worker died (``again``), then
     the inputs, read one task per worker ahead. Each task sent says whether its worker should
     start a kernel for the next one: only while at least one task per worker is still waiting
-    (a kernel started ahead for nothing costs a whole start-up)."""
+    (a kernel started ahead for nothing costs a whole start-up); and for which assignment: the
+    one of the task ``jobs`` places on (the workers take turns), so that where the class moves
+    to another assignment the kernel started ahead fits it."""
 
     def __init__(self, inputs: Iterable[TaskInput], jobs: int):
         self.inputs = iter(inputs)
@@ -149,7 +151,10 @@ class _Queue:
             (self.read.popleft() if self.read else None)
         if task is None:
             return None
-        return dataclasses.replace(task, ahead=len(self.again) + len(self.read) >= self.jobs)
+        waiting = [*self.again, *self.read]
+        if len(waiting) < self.jobs:
+            return dataclasses.replace(task, ahead=False, next_spec=None)
+        return dataclasses.replace(task, ahead=True, next_spec=waiting[self.jobs - 1].spec)
 
 
 class LocalExecutor:

@@ -95,6 +95,18 @@ class AssignmentSpec:
     #: sections of the course's nbgrader configuration for the preprocessors the task runs
     preprocessors: dict = field(default_factory=dict)
 
+    def kernel_reference(self, notebook: str | None = None) -> bool:
+        """Whether the given cells of ``notebook`` (default: the first) use the reference, as
+        :func:`~autograder.nbgrader.grader.needs_reference` finds in a sanitized submission
+        (its given cells are the gradebook's)."""
+        from ..nbgrader.grader import given_cells_use_reference
+
+        spec = self.notebooks.get(notebook) if notebook else next(iter(self.notebooks.values()),
+                                                                  None)
+        return spec is not None and given_cells_use_reference(
+            c.source for c in spec.cells.values()
+            if c.cell_type == "code" and c.locked and not c.grade)
+
 
 @dataclass(frozen=True)
 class TaskInput:
@@ -113,6 +125,10 @@ class TaskInput:
     #: whether this worker is likely to get another submission after this one: only then does
     #: it start a kernel ahead (one started for nothing costs a whole start-up)
     ahead: bool = True
+    #: the assignment of the submission this worker is likely to get next, if another one: the
+    #: kernel started ahead is made for it (a kernel made for another assignment may not fit:
+    #: whether it may import the reference depends on the assignment, :meth:`kernel_reference`)
+    next_spec: AssignmentSpec | None = None
 
 
 # --- the output ---------------------------------------------------------------------------------
@@ -350,6 +366,7 @@ def grade_submission(task: TaskInput) -> TaskOutput:
     try:
         _prepare_process()
         staged, out.notes = stage(task)
+        names = list(staged)
         with tempfile.TemporaryDirectory(prefix="autograder-task-") as tmp:
             for i, (name, nb) in enumerate(staged.items()):
                 notebook = task.spec.notebooks[name]
@@ -359,9 +376,12 @@ def grade_submission(task: TaskInput) -> TaskOutput:
                 nb, resources = sanitize(nb, task.spec, notebook, resources)
                 path = Path(tmp) / f"{name}.ipynb"
                 path.write_text(nbformat.writes(nb), encoding="utf-8")
+                following = task.spec.kernel_reference(names[i + 1]) if i + 1 < len(names) \
+                    else task.next_spec.kernel_reference() if task.next_spec else None
                 report = grade_notebook(path, nb, mode=task.mode, limits=task.limits,
                                         seed=task.seed, sandbox=task.sandbox,
-                                        ahead=task.ahead or i < len(staged) - 1)
+                                        ahead=task.ahead or i < len(staged) - 1,
+                                        next_reference=following)
                 nb, resources = _run(_AFTER_GRADING, nb, resources, task.spec)
                 scores, comments = scores_and_comments(nb)
                 nb, resources = _run(("CheckCellMetadata",), nb, resources, task.spec)

@@ -469,9 +469,10 @@ class _Spare:
 
     def take(self, isolated: bool, limits: Limits, files: list[Path],
              reference: bool = True, sandbox: str = "bwrap",
-             ahead: bool = True) -> KernelSession:
+             ahead: bool = True, next_reference: bool | None = None) -> KernelSession:
         """The spare kernel started for this key (or a fresh one), with ``files`` copied in;
-        ``ahead``: start the next spare now (another notebook is expected)."""
+        ``ahead``: start the next spare now (another notebook is expected), for a notebook that
+        may import the reference if ``next_reference`` (``None``: as this one)."""
         key = (isolated, limits, reference, sandbox)
         with self.lock:
             wanted = self.key == key
@@ -483,7 +484,8 @@ class _Spare:
                 session = KernelSession(isolated=isolated, limits=limits, reference=reference,
                                         sandbox=sandbox).start()
             if ahead:
-                self._start(key)
+                self._start(key if next_reference is None else
+                            (isolated, limits, next_reference, sandbox))
         for f in files:
             shutil.copy(f, session.sandbox / Path(f).name)
         return session
@@ -502,14 +504,19 @@ atexit.register(SPARE.close)
 def needs_reference(nb) -> bool:
     """Whether the notebook's given cells (locked, not tests) use the reference package, directly
     or through a course module that imports it. Only then may an isolated kernel import it."""
+    return given_cells_use_reference(
+        cell.source for cell in nb.cells if cell.cell_type == "code"
+        and nbgrader_meta(cell).get("locked") and not nbgrader_meta(cell).get("grade"))
+
+
+def given_cells_use_reference(sources) -> bool:
+    """Whether any of these given cells' sources imports the reference package, directly or
+    through a course module that imports it."""
     import importlib.util
 
-    for cell in nb.cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or not meta.get("locked") or meta.get("grade"):
-            continue
+    for source in sources:
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -527,15 +534,20 @@ def needs_reference(nb) -> bool:
 
 
 def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
-               ahead: bool = True, sandbox: str = "bwrap") -> NotebookReport:
+               ahead: bool = True, sandbox: str = "bwrap",
+               next_reference: bool | None = None) -> NotebookReport:
     """Grade notebook ``nb`` (read from ``path``) in a fresh kernel; fills in its outputs.
     ``ahead``: start the kernel of the next notebook while this one is graded (a kernel started
-    ahead for nothing costs a whole start-up). ``sandbox``: ``"bwrap"`` (the OS sandbox;
-    :class:`~autograder.kernel.sandbox.SandboxUnavailable` when it cannot be made) or
-    ``"none"``."""
+    ahead for nothing costs a whole start-up); ``next_reference``: whether that notebook's given
+    cells use the reference (:func:`needs_reference`; ``None``: as this one's). ``sandbox``:
+    ``"bwrap"`` (the OS sandbox; :class:`~autograder.kernel.sandbox.SandboxUnavailable` when it
+    cannot be made) or ``"none"``."""
     files = [path] if path.exists() else []
     reference = mode != "isolated" or needs_reference(nb)
-    session = SPARE.take(mode == "isolated", limits, files, reference, sandbox, ahead=ahead)
+    if next_reference is not None:
+        next_reference = mode != "isolated" or next_reference
+    session = SPARE.take(mode == "isolated", limits, files, reference, sandbox, ahead=ahead,
+                         next_reference=next_reference)
     try:
         return NotebookGrader(session, mode=mode, limits=limits, seed=seed).grade(nb, path.stem)
     finally:
@@ -543,13 +555,14 @@ def grade_file(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = 
 
 
 def grade_notebook(path: Path, nb, *, mode: str, limits: Limits, seed: int | None = None,
-                   sandbox: str = "bwrap", ahead: bool = True) -> NotebookReport:
+                   sandbox: str = "bwrap", ahead: bool = True,
+                   next_reference: bool | None = None) -> NotebookReport:
     """Grade notebook ``nb`` (its file is ``path``) as nbgrader's ``Execute`` step would run it:
     fills in its outputs and returns the verdicts. What plain ``nbgrader autograde``
     (:class:`GradingExecute`) and ``python -m autograder grade`` (its task,
     :mod:`autograder.batch.task`) both run."""
     report = grade_file(path, nb, mode=mode, limits=limits, seed=seed, sandbox=sandbox,
-                        ahead=ahead)
+                        ahead=ahead, next_reference=next_reference)
     report.notes += _restored_cells(nb)
     return report
 

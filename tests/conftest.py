@@ -59,22 +59,3 @@ def pytest_itemcollected(item):
     if shared and item.get_closest_marker("xdist_group") is None:
         item.add_marker(pytest.mark.xdist_group(shared[0]))
 
-
-#: the longest groups and tests (seconds on 2 cores, `--durations`, 2026-11-30), started first:
-#: xdist hands groups out in collection order, so a long one collected last would run alone at
-#: the end while the other processes sit idle
-LONGEST_FIRST = ("tests/test_demo.py", "tests/test_attacks.py::test_the_tricks_are_real_attacks",
-                 "tests/test_attacks.py", "tests/test_cluster.py", "tests/test_grading.py",
-                 "tests/test_escapes.py", "tests/test_lessons.py", "tests/test_browser.py",
-                 "tests/test_gpu_check.py")
-
-
-def _rank(item) -> int:
-    for i, prefix in enumerate(LONGEST_FIRST):
-        if item.nodeid.startswith(prefix):
-            return i
-    return len(LONGEST_FIRST)
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=_rank)     # stable: the order within a rank is the collection's
